@@ -1,0 +1,48 @@
+internal import BerthHTTP
+internal import BerthRegistry
+internal import BerthStorage
+internal import NIOCore
+internal import NIOHTTP1
+internal import OCI
+
+extension RegistryAPI {
+    /// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single byte ranges.
+    func getBlob(_ name: RepositoryName, _ digest: Digest, _ request: HTTPRequest) async throws -> HTTPResponse {
+        let blob = try await registry.blob(name, digest)
+        if !options.redirectDisabled, request.method == .GET,
+            let url = try await registry.driver.redirectURL(blob.path)
+        {
+            return HTTPResponse(
+                status: .temporaryRedirect, headers: ["Location": url, "Docker-Content-Digest": digest.description])
+        }
+        var headers = HTTPHeaders([
+            ("Content-Type", "application/octet-stream"),
+            ("Docker-Content-Digest", digest.description),
+            ("ETag", "\"\(digest)\""),
+            ("Accept-Ranges", "bytes"),
+            ("Cache-Control", "max-age=31536000"),
+        ])
+        var status = HTTPResponseStatus.ok
+        var offset: Int64 = 0
+        var length = blob.size
+        if let range = try ByteRange.parse(request.headers.first(name: "range"), size: blob.size) {
+            status = .partialContent
+            offset = range.start
+            length = range.length
+            headers.add(name: "Content-Range", value: "bytes \(range.start)-\(range.end)/\(blob.size)")
+        }
+        headers.add(name: "Content-Length", value: String(length))
+        if request.method == .HEAD {
+            return HTTPResponse(status: status, headers: headers)
+        }
+        let body: HTTPResponse.Body
+        if let file = registry.driver.localFile(blob.path) {
+            body = .file(path: file, offset: offset, length: length)
+        } else {
+            let chunks = try await registry.read(blob, from: offset)
+            let limited = LimitedChunks(chunks, limit: length)
+            body = .stream(length: length, next: { try await limited.next() })
+        }
+        return HTTPResponse(status: status, headers: headers, body: body)
+    }
+}

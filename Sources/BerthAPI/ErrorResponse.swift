@@ -1,0 +1,49 @@
+internal import Foundation
+internal import BerthHTTP
+internal import BerthStorage
+internal import Logging
+internal import NIOCore
+internal import NIOHTTP1
+internal import OCI
+
+/// The one place where failures become responses (house rule 4): an OCI error body with the
+/// code's status, or — for anything that is not the client's fault — a logged 500.
+enum ErrorResponse {
+    static func make(_ error: RegistryError) -> HTTPResponse {
+        var headers = HTTPHeaders([("Content-Type", "application/json; charset=utf-8")])
+        for (name, value) in error.headers { headers.replaceOrAdd(name: name, value: value) }
+        return HTTPResponse(
+            status: HTTPResponseStatus(statusCode: error.status), headers: headers,
+            body: .bytes(ByteBuffer(string: body(error))))
+    }
+
+    /// `{"errors":[{"code":…,"message":…,"detail":…}]}`
+    static func body(_ error: RegistryError) -> String {
+        var entry: [String: Any] = ["code": error.code.rawValue, "message": error.message]
+        if !error.detail.isEmpty { entry["detail"] = error.detail }
+        let data = (try? JSONSerialization.data(withJSONObject: ["errors": [entry]], options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// Maps any failure of a handler to a response.
+    static func make(_ error: any Error, logger: Logger, requestID: String) -> HTTPResponse {
+        switch error {
+        case let error as RegistryError:
+            if error.status >= 500 {
+                logger.error("request failed", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
+            }
+            return make(error)
+        case RequestBodyError.truncated:
+            return make(RegistryError(.sizeInvalid, "request body ended before its announced length"))
+        default:
+            logger.error("request failed", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
+            return make(RegistryError(.unknown, "internal error; see the server log for request \(requestID)"))
+        }
+    }
+
+    /// Bodies for errors the HTTP layer answers itself (unparseable requests).
+    @Sendable static func protocolError(status: Int, message: String) -> (contentType: String, body: String) {
+        let code: ErrorCode = status == 414 ? .nameInvalid : .unsupported
+        return ("application/json; charset=utf-8", body(RegistryError(code, message, status: status)))
+    }
+}

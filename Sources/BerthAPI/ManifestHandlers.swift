@@ -1,0 +1,40 @@
+internal import BerthHTTP
+internal import BerthRegistry
+internal import NIOCore
+internal import NIOHTTP1
+internal import OCI
+
+extension RegistryAPI {
+    /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the bytes as pushed.
+    func getManifest(_ name: RepositoryName, _ reference: Reference) async throws -> HTTPResponse {
+        let manifest = try await registry.manifest(name, reference)
+        return HTTPResponse(
+            status: .ok,
+            headers: [
+                "Content-Type": manifest.mediaType,
+                "Docker-Content-Digest": manifest.digest.description,
+                "ETag": "\"\(manifest.digest)\"",
+                "Content-Length": String(manifest.bytes.count),
+            ],
+            body: .bytes(ByteBuffer(bytes: manifest.bytes)))
+    }
+
+    /// `PUT /v2/<name>/manifests/<reference>`.
+    func putManifest(_ name: RepositoryName, _ reference: Reference, _ request: HTTPRequest) async throws
+        -> HTTPResponse
+    {
+        let limit = Manifest.maximumSize
+        let tooLarge = RegistryError(.sizeInvalid, "manifest is larger than the \(limit)-byte limit", status: 413)
+        if let length = request.contentLength, length > limit { throw tooLarge }
+        guard let bytes = try await request.body.collect(upTo: limit) else { throw tooLarge }
+        let pushed = try await registry.putManifest(
+            name, reference, bytes: bytes, contentType: request.headers.first(name: "content-type"))
+        var headers = HTTPHeaders([
+            ("Location", options.urls.manifest(name, pushed.digest, for: request)),
+            ("Docker-Content-Digest", pushed.digest.description),
+            ("Content-Length", "0"),
+        ])
+        if let subject = pushed.subject { headers.add(name: "OCI-Subject", value: subject.description) }
+        return HTTPResponse(status: .created, headers: headers)
+    }
+}

@@ -1,0 +1,130 @@
+public import OCI
+
+/// A `/v2/` request target parsed once into typed values (house rule 8). Repository names
+/// contain `/`, so the grammar is read from the end of the path.
+public enum Route: Equatable, Sendable {
+    case base
+    case catalog
+    case tags(RepositoryName)
+    case manifest(RepositoryName, Reference)
+    case blob(RepositoryName, Digest)
+    case uploads(RepositoryName)
+    case upload(RepositoryName, UploadIDText)
+    case referrers(RepositoryName, Digest)
+
+    /// Upload ids are checked by the registry (an unknown id is `BLOB_UPLOAD_UNKNOWN`, not a
+    /// routing error), so the route keeps the text.
+    public struct UploadIDText: Equatable, Sendable {
+        public let value: String
+    }
+
+    /// Parses a path that starts with `/v2`. Returns nil for a path outside the API; throws an
+    /// OCI error for a malformed name, reference or digest.
+    public init?(path: String) throws(RegistryError) {
+        guard path == "/v2" || path.hasPrefix("/v2/") else { return nil }
+        let rest = path.dropFirst(4)
+        if rest.isEmpty {
+            self = .base
+            return
+        }
+        if rest == "_catalog" {
+            self = .catalog
+            return
+        }
+        var parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let trailingSlash = parts.last == ""
+        if trailingSlash { parts.removeLast() }
+        let n = parts.count
+        func name(_ count: Int) throws(RegistryError) -> RepositoryName {
+            try RepositoryName(parts[0..<count].joined(separator: "/"))
+        }
+        if n >= 3, parts[n - 2] == "tags", parts[n - 1] == "list" {
+            self = .tags(try name(n - 2))
+        } else if n >= 3, parts[n - 2] == "blobs", parts[n - 1] == "uploads" {
+            self = .uploads(try name(n - 2))
+        } else if trailingSlash {
+            return nil
+        } else if n >= 4, parts[n - 3] == "blobs", parts[n - 2] == "uploads" {
+            self = .upload(try name(n - 3), UploadIDText(value: parts[n - 1].percentDecoded()))
+        } else if n >= 3, parts[n - 2] == "manifests" {
+            self = .manifest(try name(n - 2), try Reference(parsing: parts[n - 1].percentDecoded()))
+        } else if n >= 3, parts[n - 2] == "blobs" {
+            self = .blob(try name(n - 2), try Digest(parsing: parts[n - 1].percentDecoded()))
+        } else if n >= 3, parts[n - 2] == "referrers" {
+            self = .referrers(try name(n - 2), try Digest(parsing: parts[n - 1].percentDecoded()))
+        } else {
+            return nil
+        }
+    }
+}
+
+/// A request target split into path and decoded query parameters.
+public struct RequestTarget: Sendable {
+    public let path: String
+    public let query: [String: String]
+
+    public init(_ uri: String) {
+        guard let mark = uri.firstIndex(of: "?") else {
+            path = uri
+            query = [:]
+            return
+        }
+        path = String(uri[..<mark])
+        var query: [String: String] = [:]
+        for pair in uri[uri.index(after: mark)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(kv[0]).percentDecoded(plusAsSpace: true)
+            // The first value wins, as Go's url.Values.Get does.
+            if query[key] == nil {
+                query[key] = kv.count > 1 ? String(kv[1]).percentDecoded(plusAsSpace: true) : ""
+            }
+        }
+        self.query = query
+    }
+}
+
+extension String {
+    /// Decodes `%XX` escapes (skopeo sends `sha256%3A…`); malformed escapes are kept as they are.
+    func percentDecoded(plusAsSpace: Bool = false) -> String {
+        guard contains("%") || (plusAsSpace && contains("+")) else { return self }
+        var out: [UInt8] = []
+        let bytes = Array(utf8)
+        var i = 0
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x41...0x46: c - 0x41 + 10
+            case 0x61...0x66: c - 0x61 + 10
+            default: nil
+            }
+        }
+        while i < bytes.count {
+            if bytes[i] == 0x25, i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
+                out.append(h << 4 | l)
+                i += 3
+            } else {
+                out.append(plusAsSpace && bytes[i] == 0x2b ? 0x20 : bytes[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Escapes a query value for a `Link` or `Location` header.
+    func queryEscaped() -> String {
+        var out = ""
+        for byte in utf8 {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5a, 0x61...0x7a, 0x2d, 0x2e, 0x5f, 0x7e, 0x2f:
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)
+            }
+        }
+        return out
+    }
+
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,123 @@
+/// Typed, path-aware reads from a `ConfigValue` tree. Every key read is remembered, so that what
+/// was never read can be reported as unknown.
+final class ConfigReader {
+    private let root: ConfigValue
+    private(set) var visited: Set<String> = []
+
+    init(_ root: ConfigValue) { self.root = root }
+
+    func value(_ path: String) -> ConfigValue? {
+        visited.insert(path)
+        var node: ConfigValue? = root
+        for key in path.split(separator: ".") {
+            node = node?[String(key)]
+        }
+        if case .null = node { return nil }
+        return node
+    }
+
+    func has(_ path: String) -> Bool { value(path) != nil }
+
+    func string(_ path: String) throws -> String? {
+        guard let value = value(path) else { return nil }
+        guard case .scalar(let text) = value else { throw ConfigError(key: path, message: "must be a string") }
+        return text
+    }
+
+    func bool(_ path: String) throws -> Bool? {
+        guard let text = try string(path) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw ConfigError(key: path, message: "must be true or false, not \"\(text)\"")
+        }
+    }
+
+    func int(_ path: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let text = try string(path) else { return nil }
+        guard let number = Int(text), range.contains(number) else {
+            throw ConfigError(key: path, message: "must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
+        }
+        return number
+    }
+
+    /// Go-style durations: `300ms`, `10s`, `5m`, `1h30m`; a bare number is nanoseconds, as in Go.
+    func duration(_ path: String) throws -> Duration? {
+        guard let text = try string(path) else { return nil }
+        guard let duration = Self.parseDuration(text) else {
+            throw ConfigError(key: path, message: "must be a duration such as 30s, 5m or 1h, not \"\(text)\"")
+        }
+        return duration
+    }
+
+    static func parseDuration(_ text: String) -> Duration? {
+        if let nanoseconds = Int64(text) { return .nanoseconds(nanoseconds) }
+        var total = Duration.zero
+        var number = ""
+        var unit = ""
+        var parsedAny = false
+        func flush() -> Bool {
+            guard let value = Double(number) else { return false }
+            let scale: Double
+            switch unit {
+            case "ns": scale = 1e-9
+            case "us", "µs": scale = 1e-6
+            case "ms": scale = 1e-3
+            case "s": scale = 1
+            case "m": scale = 60
+            case "h": scale = 3600
+            default: return false
+            }
+            total += .nanoseconds(Int64(value * scale * 1e9))
+            number = ""
+            unit = ""
+            parsedAny = true
+            return true
+        }
+        for c in text {
+            if c.isNumber || c == "." {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(c)
+            } else {
+                unit.append(c)
+            }
+        }
+        guard flush(), parsedAny else { return nil }
+        return total
+    }
+
+    func strings(_ path: String) throws -> [String]? {
+        guard let value = value(path) else { return nil }
+        switch value {
+        case .scalar(let text): return [text]
+        case .list(let items):
+            return try items.map {
+                guard case .scalar(let text) = $0 else { throw ConfigError(key: path, message: "must be a list of strings") }
+                return text
+            }
+        default: throw ConfigError(key: path, message: "must be a list of strings")
+        }
+    }
+
+    /// The keys of a map (in file order), marking the map itself as read.
+    func keys(_ path: String) throws -> [String] {
+        guard let value = value(path) else { return [] }
+        guard case .map(let entries) = value else { throw ConfigError(key: path, message: "must be a mapping") }
+        return entries.map(\.key)
+    }
+
+    /// Leaf paths of the tree that were never read: unknown keys.
+    func unread() -> [String] {
+        var result: [String] = []
+        func walk(_ node: ConfigValue, _ path: String) {
+            if visited.contains(path.lowercased()) { return }
+            if case .map(let entries) = node, !entries.isEmpty {
+                for (key, child) in entries { walk(child, path.isEmpty ? key : "\(path).\(key)") }
+            } else if !path.isEmpty {
+                result.append(path)
+            }
+        }
+        walk(root, "")
+        return result
+    }
+}

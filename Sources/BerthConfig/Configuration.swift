@@ -1,0 +1,67 @@
+/// registry:2's configuration, typed. Only what Berth serves is here; `ConfigurationLoader`
+/// refuses sections that are not supported yet rather than ignoring them.
+public struct Configuration: Sendable {
+    public struct Log: Sendable {
+        public enum Level: String, Sendable { case error, warn, info, debug }
+        public enum Formatter: String, Sendable { case text, json, logstash }
+        public var level: Level = .info
+        public var formatter: Formatter = .text
+        public var fields: [(String, String)] = []
+        public var accessLogDisabled = false
+    }
+
+    public struct Storage: Sendable {
+        public var rootDirectory: String
+        public var deleteEnabled = false
+        public var redirectDisabled = false
+        public var readOnly = false
+        public var uploadPurging = UploadPurging()
+    }
+
+    /// `storage.maintenance.uploadpurging`, parsed for compatibility.
+    public struct UploadPurging: Sendable {
+        public var enabled = true
+        public var age: Duration = .seconds(168 * 3600)
+        public var interval: Duration = .seconds(24 * 3600)
+        public var dryRun = false
+    }
+
+    public struct TLS: Sendable {
+        public var certificate: String
+        public var key: String
+        public var clientCAs: [String] = []
+        public var minimumTLS: String?
+    }
+
+    public struct HTTP: Sendable {
+        public var host: String = ""
+        public var port: Int = 5000
+        public var prefix: String = ""
+        /// `http.host`: the externally visible base URL, used for absolute `Location`s.
+        public var externalURL: String?
+        public var secret: String?
+        public var relativeURLs = false
+        public var tls: TLS?
+        public var headers: [(String, String)] = []
+        /// `http.draintimeout`: how long in-flight requests may take after SIGTERM.
+        public var drainTimeout: Duration = .seconds(30)
+        /// `http.idletimeout` (Berth): idle and slow-client timeout of a connection.
+        public var idleTimeout: Duration = .seconds(60)
+    }
+
+    public struct Validation: Sendable {
+        public var disabled = false
+        public var urlsAllow: [String] = []
+        public var urlsDeny: [String] = []
+    }
+
+    public var log = Log()
+    public var storage: Storage
+    public var http = HTTP()
+    public var catalogMaxEntries = 1000
+    public var validation = Validation()
+
+    public init(rootDirectory: String) {
+        storage = Storage(rootDirectory: rootDirectory)
+    }
+}

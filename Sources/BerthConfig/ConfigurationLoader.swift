@@ -1,0 +1,202 @@
+internal import Foundation
+
+/// Reads `config.yml` (or the embedded default), applies `REGISTRY_*` overrides, checks every
+/// value and types the result. Problems with a value are a `ConfigError` naming the key;
+/// unknown keys are returned as warnings.
+public enum ConfigurationLoader {
+    public struct Loaded: Sendable {
+        public var configuration: Configuration
+        public var warnings: [String]
+        /// Where the configuration came from, for the start-up message.
+        public var source: String
+    }
+
+    /// The embedded default: serve on :5000 from a folder in the working directory.
+    public static let defaultRootDirectory = "./berth-data"
+
+    public static func load(path: String?, environment: [String: String]) throws -> Loaded {
+        var tree: ConfigValue
+        let source: String
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConfigError(key: "", message: "cannot read configuration file \(path)")
+            }
+            tree = try ConfigValue.parse(yaml: String(decoding: data, as: UTF8.self))
+            source = path
+        } else {
+            tree = .map([])
+            source = "embedded default"
+        }
+        try tree.applyEnvironment(environment)
+        if path == nil && tree["storage"] == nil {
+            tree.set(["storage", "filesystem", "rootdirectory"], to: .scalar(defaultRootDirectory))
+        }
+        return try decode(tree, source: source)
+    }
+
+    static func decode(_ tree: ConfigValue, source: String) throws -> Loaded {
+        let reader = ConfigReader(tree)
+        var warnings: [String] = []
+        try refuseUnsupported(reader)
+
+        if let version = try reader.string("version"), version != "0.1" {
+            throw ConfigError(key: "version", message: "must be 0.1 (registry:2's configuration version), not \(version)")
+        }
+
+        guard let root = try reader.string("storage.filesystem.rootdirectory"), !root.isEmpty else {
+            throw ConfigError(
+                key: "storage", message: "no storage driver configured: set storage.filesystem.rootdirectory")
+        }
+        var config = Configuration(rootDirectory: root)
+        _ = reader.value("storage.filesystem.maxthreads")
+        config.storage.deleteEnabled = try reader.bool("storage.delete.enabled") ?? false
+        config.storage.redirectDisabled = try reader.bool("storage.redirect.disable") ?? false
+        config.storage.readOnly = try reader.bool("storage.maintenance.readonly.enabled") ?? false
+        if let enabled = try reader.bool("storage.maintenance.uploadpurging.enabled") {
+            config.storage.uploadPurging.enabled = enabled
+        }
+        config.storage.uploadPurging.age = try reader.duration("storage.maintenance.uploadpurging.age") ?? config.storage.uploadPurging.age
+        config.storage.uploadPurging.interval =
+            try reader.duration("storage.maintenance.uploadpurging.interval") ?? config.storage.uploadPurging.interval
+        config.storage.uploadPurging.dryRun = try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
+        if let cache = try reader.string("storage.cache.blobdescriptor"), cache != "inmemory" {
+            throw ConfigError(
+                key: "storage.cache.blobdescriptor",
+                message: "\(cache) is not supported yet; use inmemory (the redis cache comes with scale-out support)")
+        }
+        _ = reader.value("storage.cache.blobdescriptorsize")
+
+        try decodeLog(reader, &config)
+        try decodeHTTP(reader, &config)
+        config.catalogMaxEntries = try reader.int("catalog.maxentries", range: 1...100_000) ?? 1000
+        _ = reader.value("health")  // storage health is checked on each /debug/health request
+        try decodeValidation(reader, &config)
+
+        for key in reader.unread() {
+            warnings.append("unknown configuration key \(key) is ignored")
+        }
+        return Loaded(configuration: config, warnings: warnings, source: source)
+    }
+
+    /// Sections registry:2 has that Berth does not serve yet. Running without them would
+    /// quietly change behaviour (no auth, no mirroring), so Berth refuses to start.
+    static func refuseUnsupported(_ reader: ConfigReader) throws {
+        let unsupported: [(String, String)] = [
+            ("auth", "authentication is not supported yet; remove the auth section or put Berth behind an authenticating proxy"),
+            ("proxy", "pull-through mirroring is not supported yet"),
+            ("redis", "the Redis cache is not supported yet"),
+            ("notifications", "notifications (webhooks) are not supported yet"),
+            ("middleware", "storage and registry middleware are not supported yet"),
+            ("http.tls.letsencrypt", "Let's Encrypt certificates are not supported yet; give http.tls.certificate and key"),
+            ("http.net", "only tcp listeners are supported"),
+        ]
+        for (key, message) in unsupported where reader.has(key) {
+            if key == "http.net", try reader.string(key) == "tcp" { continue }
+            throw ConfigError(key: key, message: message)
+        }
+        if try reader.bool("compatibility.schema1.enabled") == true {
+            throw ConfigError(key: "compatibility.schema1.enabled", message: "Docker schema1 manifests are not supported")
+        }
+        for driver in try reader.keys("storage") {
+            let known = ["filesystem", "delete", "redirect", "maintenance", "cache"]
+            if !known.contains(driver.lowercased()) {
+                throw ConfigError(
+                    key: "storage.\(driver)",
+                    message: "storage driver \(driver) is not supported yet; use storage.filesystem")
+            }
+        }
+    }
+
+    static func decodeLog(_ reader: ConfigReader, _ config: inout Configuration) throws {
+        if let level = try reader.string("log.level") ?? reader.string("loglevel") {
+            let normalised = level.lowercased() == "warning" ? "warn" : level.lowercased()
+            guard let parsed = Configuration.Log.Level(rawValue: normalised) else {
+                throw ConfigError(key: "log.level", message: "must be error, warn, info or debug, not \(level)")
+            }
+            config.log.level = parsed
+        }
+        if let formatter = try reader.string("log.formatter") {
+            guard let parsed = Configuration.Log.Formatter(rawValue: formatter.lowercased()) else {
+                throw ConfigError(key: "log.formatter", message: "must be text, json or logstash, not \(formatter)")
+            }
+            config.log.formatter = parsed
+        }
+        for key in try reader.keys("log.fields") {
+            if case .scalar(let value) = reader.value("log.fields.\(key.lowercased())") ?? .null {
+                config.log.fields.append((key, value))
+            }
+        }
+        config.log.accessLogDisabled = try reader.bool("log.accesslog.disabled") ?? false
+        _ = reader.value("log.hooks")
+    }
+
+    static func decodeHTTP(_ reader: ConfigReader, _ config: inout Configuration) throws {
+        if let addr = try reader.string("http.addr") {
+            guard let (host, port) = parseAddress(addr) else {
+                throw ConfigError(key: "http.addr", message: "must be host:port or :port, not \"\(addr)\"")
+            }
+            config.http.host = host
+            config.http.port = port
+        }
+        if let prefix = try reader.string("http.prefix"), !prefix.isEmpty {
+            guard prefix.hasPrefix("/") else { throw ConfigError(key: "http.prefix", message: "must start with /") }
+            config.http.prefix = prefix
+        }
+        if let host = try reader.string("http.host"), !host.isEmpty {
+            guard host.hasPrefix("http://") || host.hasPrefix("https://") else {
+                throw ConfigError(key: "http.host", message: "must be a URL such as https://registry.example.com")
+            }
+            config.http.externalURL = host
+        }
+        config.http.secret = try reader.string("http.secret")
+        config.http.relativeURLs = try reader.bool("http.relativeurls") ?? false
+        config.http.drainTimeout = try reader.duration("http.draintimeout") ?? config.http.drainTimeout
+        config.http.idleTimeout = try reader.duration("http.idletimeout") ?? config.http.idleTimeout
+        if let certificate = try reader.string("http.tls.certificate") {
+            guard let key = try reader.string("http.tls.key") else {
+                throw ConfigError(key: "http.tls.key", message: "is required with http.tls.certificate")
+            }
+            var tls = Configuration.TLS(certificate: certificate, key: key)
+            tls.clientCAs = try reader.strings("http.tls.clientcas") ?? []
+            tls.minimumTLS = try reader.string("http.tls.minimumtls")
+            if let minimum = tls.minimumTLS, !["tls1.0", "tls1.1", "tls1.2", "tls1.3"].contains(minimum) {
+                throw ConfigError(key: "http.tls.minimumtls", message: "must be tls1.2 or tls1.3, not \(minimum)")
+            }
+            config.http.tls = tls
+        } else if reader.has("http.tls.key") {
+            throw ConfigError(key: "http.tls.certificate", message: "is required with http.tls.key")
+        }
+        for name in try reader.keys("http.headers") {
+            for value in try reader.strings("http.headers.\(name.lowercased())") ?? [] {
+                config.http.headers.append((name, value))
+            }
+        }
+        if reader.has("http.debug") {
+            // Diagnostics only; serving nothing there changes no client-visible behaviour.
+            _ = reader.value("http.debug")
+        }
+        _ = reader.value("http.http2")
+    }
+
+    static func decodeValidation(_ reader: ConfigReader, _ config: inout Configuration) throws {
+        if let enabled = try reader.bool("validation.enabled") { config.validation.disabled = !enabled }
+        if let disabled = try reader.bool("validation.disabled") { config.validation.disabled = disabled }
+        config.validation.urlsAllow = try reader.strings("validation.manifests.urls.allow") ?? []
+        config.validation.urlsDeny = try reader.strings("validation.manifests.urls.deny") ?? []
+        for (key, patterns) in [("allow", config.validation.urlsAllow), ("deny", config.validation.urlsDeny)] {
+            for pattern in patterns where (try? NSRegularExpression(pattern: pattern)) == nil {
+                throw ConfigError(key: "validation.manifests.urls.\(key)", message: "invalid regular expression \(pattern)")
+            }
+        }
+    }
+
+    /// `:5000`, `0.0.0.0:5000`, `[::1]:5000`, `localhost:0`.
+    static func parseAddress(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}

@@ -1,0 +1,103 @@
+internal import NIOCore
+internal import NIOHTTP1
+
+/// Protocol-level care of one connection, in the pipeline right after the HTTP codec:
+///
+/// - a request the codec cannot parse is answered (431 for too-large headers, 400 otherwise)
+///   when no response is under way, then the connection is closed;
+/// - idle timeouts apply by phase: while waiting for a request or reading its body, a client
+///   that sends nothing for the read timeout is dropped; while a response is being sent, a
+///   client that takes nothing for the write timeout is dropped. A slow handler is not.
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let errorBody: @Sendable (Int, String) -> (contentType: String, body: String)
+    private let extraHeaders: [(String, String)]
+    /// A request head arrived and its response has not ended.
+    private var exchangeOpen = false
+    /// The open exchange's request has been read to its end: now the server is responding.
+    private var requestEnded = false
+    /// A response head was written and its end was not.
+    private var responseOpen = false
+
+    init(
+        errorBody: @escaping @Sendable (Int, String) -> (contentType: String, body: String),
+        extraHeaders: [(String, String)]
+    ) {
+        self.errorBody = errorBody
+        self.extraHeaders = extraHeaders
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            exchangeOpen = true
+            requestEnded = false
+        case .body:
+            break
+        case .end:
+            requestEnded = true
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status.code < 200:
+            break
+        case .head:
+            responseOpen = true
+        case .body:
+            break
+        case .end:
+            responseOpen = false
+            exchangeOpen = false
+        }
+        context.write(data, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        let responding = exchangeOpen && requestEnded
+        switch idle {
+        case .read where !responding, .write where responding:
+            context.close(promise: nil)
+        default:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if !responseOpen {
+            let (status, message): (HTTPResponseStatus, String) =
+                switch parserError {
+                case .headerOverflow: (.requestHeaderFieldsTooLarge, "request headers are too large")
+                default: (.badRequest, "malformed HTTP request: \(parserError)")
+                }
+            let (contentType, text) = errorBody(Int(status.code), message)
+            var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+            buffer.writeString(text)
+            var headers = HTTPHeaders(extraHeaders)
+            headers.replaceOrAdd(name: "Content-Type", value: contentType)
+            headers.replaceOrAdd(name: "Content-Length", value: String(buffer.readableBytes))
+            headers.replaceOrAdd(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionGuard: Sendable {}

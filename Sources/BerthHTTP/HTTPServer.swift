@@ -1,0 +1,82 @@
+public import Logging
+public import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
+internal import NIOSSL
+public import ServiceLifecycle
+
+/// The HTTP/1.1 server: binds, accepts, and runs every connection as a child task. Runs as a
+/// `Service`: on graceful shutdown it stops accepting, closes idle connections and lets busy
+/// ones finish their current response.
+public struct HTTPServer: Service {
+    let configuration: HTTPServerConfiguration
+    let responder: any HTTPResponder
+    let logger: Logger
+    let onListening: @Sendable (SocketAddress) -> Void
+
+    public init(
+        configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.responder = responder
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let configuration = self.configuration
+        let isTLS = configuration.tls != nil
+        // Socket reads of up to 256 KiB and at most 8 unconsumed reads per connection bound the
+        // memory a fast uploader can make us hold.
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 8)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024))
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configurePipeline(channel, configuration)
+                }
+            }
+        guard let address = server.channel.localAddress else { throw ChannelError.inappropriateOperationForState }
+        onListening(address)
+
+        let connection = HTTPConnection(responder: responder, configuration: configuration, logger: logger)
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { inbound in
+                    for try await child in inbound {
+                        group.addTask { await connection.run(child, isTLS: isTLS) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    static func configurePipeline(_ channel: any Channel, _ configuration: HTTPServerConfiguration) throws
+        -> NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+    {
+        let pipeline = channel.pipeline.syncOperations
+        if let tls = configuration.tls {
+            try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+        }
+        try pipeline.addHandler(
+            IdleStateHandler(readTimeout: configuration.idleTimeout, writeTimeout: configuration.idleTimeout))
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+        limits.maxHeaderListSize = configuration.maxHeaderBytes
+        limits.maxHeaderFieldCount = 1000
+        try pipeline.configureHTTPServerPipeline(
+            withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: true,
+            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+        try pipeline.addHandler(
+            ConnectionGuard(errorBody: configuration.errorBody, extraHeaders: configuration.extraHeaders))
+        return try NIOAsyncChannel(
+            wrappingChannelSynchronously: channel,
+            configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
+    }
+}

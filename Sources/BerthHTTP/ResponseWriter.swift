@@ -1,0 +1,123 @@
+internal import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Writes one response to a channel. Bodies stream: a chunk is produced only after the previous
+/// one has been handed to the socket, so a slow client slows the producer, and memory per
+/// response stays at about two chunks.
+struct ResponseWriter {
+    let channel: any Channel
+    let isTLS: Bool
+    let isHEAD: Bool
+
+    /// sendfile regions are sent in pieces of this size, so write progress is visible to the
+    /// idle timeout and a stalled client is noticed.
+    static let fileRegionPiece: Int64 = 16 << 20
+    static let readChunk = 1 << 20
+
+    /// Writes head, body and end; returns the number of body bytes sent.
+    func write(head: HTTPResponseHead, body: HTTPResponse.Body) async throws -> Int64 {
+        if isHEAD {
+            try await writeParts([.head(head), .end(nil)])
+            return 0
+        }
+        switch body {
+        case .empty:
+            try await writeParts([.head(head), .end(nil)])
+            return 0
+        case .bytes(let buffer):
+            try await writeParts([.head(head), .body(.byteBuffer(buffer)), .end(nil)])
+            return Int64(buffer.readableBytes)
+        case .file(let path, let offset, let length):
+            channel.write(HTTPServerResponsePart.head(head), promise: nil)
+            let sent = try await writeFile(path: path, offset: offset, length: length)
+            try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+            return sent
+        case .stream(_, let next):
+            channel.write(HTTPServerResponsePart.head(head), promise: nil)
+            let sent = try await writeStream(next)
+            try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+            return sent
+        }
+    }
+
+    /// Several parts in one hop to the event loop (small responses are the hot path).
+    private func writeParts(_ parts: [HTTPServerResponsePart]) async throws {
+        let channel = self.channel
+        try await channel.eventLoop.flatSubmit {
+            for part in parts.dropLast() { channel.write(part, promise: nil) }
+            return channel.writeAndFlush(parts.last!)
+        }.get()
+    }
+
+    private func writeStream(_ next: @Sendable () async throws -> ByteBuffer?) async throws -> Int64 {
+        var sent: Int64 = 0
+        var pending: EventLoopFuture<Void>?
+        while let chunk = try await next() {
+            // Produce the next chunk while this one is written, but never run further ahead.
+            if let pending { try await pending.get() }
+            sent += Int64(chunk.readableBytes)
+            pending = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(chunk)))
+        }
+        if let pending { try await pending.get() }
+        return sent
+    }
+
+    private func writeFile(path: String, offset: Int64, length: Int64) async throws -> Int64 {
+        let fd = try await NIOThreadPool.singleton.runIfActive { () throws -> CInt in
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "open") }
+            return fd
+        }
+        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+        defer { try? handle.close() }
+        if !isTLS {
+            // Plain TCP: the kernel copies page cache to socket (sendfile); we only wait for it.
+            var position = offset
+            let end = offset + length
+            while position < end {
+                let pieceEnd = min(position + Self.fileRegionPiece, end)
+                let region = FileRegion(fileHandle: handle, readerIndex: Int(position), endIndex: Int(pieceEnd))
+                try await channel.writeAndFlush(HTTPServerResponsePart.body(.fileRegion(region))).get()
+                position = pieceEnd
+            }
+            return length
+        }
+        // TLS must encrypt in user space: read chunks and stream them.
+        let io = NonBlockingFileIO(threadPool: .singleton)
+        let allocator = channel.allocator
+        let reader = FileChunkReader(io: io, handle: handle, offset: offset, end: offset + length, allocator: allocator)
+        return try await writeStream { try await reader.next() }
+    }
+}
+
+/// Reads consecutive chunks of a file region (used where sendfile cannot be).
+private final class FileChunkReader: @unchecked Sendable {
+    // Only used by the one task writing the response.
+    private let io: NonBlockingFileIO
+    private let handle: NIOFileHandle
+    private var offset: Int64
+    private let end: Int64
+    private let allocator: ByteBufferAllocator
+
+    init(io: NonBlockingFileIO, handle: NIOFileHandle, offset: Int64, end: Int64, allocator: ByteBufferAllocator) {
+        self.io = io
+        self.handle = handle
+        self.offset = offset
+        self.end = end
+        self.allocator = allocator
+    }
+
+    func next() async throws -> ByteBuffer? {
+        guard offset < end else { return nil }
+        let count = Int(min(Int64(ResponseWriter.readChunk), end - offset))
+        let buffer = try await io.read(fileHandle: handle, fromOffset: offset, byteCount: count, allocator: allocator)
+        guard buffer.readableBytes > 0 else { throw IOError(errnoCode: EIO, reason: "file shorter than expected") }
+        offset += Int64(buffer.readableBytes)
+        return buffer
+    }
+}

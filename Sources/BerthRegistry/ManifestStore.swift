@@ -1,0 +1,160 @@
+internal import Foundation
+public import OCI
+internal import BerthStorage
+
+/// A manifest as stored: its bytes as pushed, the digest they hash to, and their media type.
+public struct StoredManifest: Sendable {
+    public let digest: Digest
+    public let mediaType: String
+    public let bytes: [UInt8]
+}
+
+/// What a successful manifest push reports back.
+public struct PushedManifest: Sendable {
+    public let digest: Digest
+    public let subject: Digest?
+}
+
+extension Registry {
+    /// The digest a reference names in the repository.
+    public func resolve(_ name: RepositoryName, _ reference: Reference) async throws -> Digest {
+        switch reference {
+        case .tag(let tag):
+            guard let digest = try await readLink(layout.tagCurrentLink(name, tag)) else {
+                throw RegistryError(.manifestUnknown, "manifest unknown: no tag \(tag) in \(name)", detail: ["Tag": tag.value])
+            }
+            return digest
+        case .digest(let digest):
+            guard try await readLink(layout.revisionLink(name, digest)) != nil else {
+                throw RegistryError(.manifestUnknown, detail: ["Digest": digest.description])
+            }
+            return digest
+        }
+    }
+
+    public func manifest(_ name: RepositoryName, _ reference: Reference) async throws -> StoredManifest {
+        let digest = try await resolve(name, reference)
+        let bytes: [UInt8]
+        do {
+            bytes = try await driver.getContent(layout.blobData(digest))
+        } catch StorageError.notFound {
+            throw RegistryError(.manifestUnknown, "manifest \(digest) is linked but its data is missing")
+        }
+        return StoredManifest(digest: digest, mediaType: Self.storedMediaType(bytes), bytes: bytes)
+    }
+
+    /// The media type of stored bytes. Lenient on purpose: a data directory may hold what
+    /// registry:2 accepted (schema1 among it), and what was accepted is served.
+    static func storedMediaType(_ bytes: [UInt8]) -> String {
+        if let manifest = try? Manifest(bytes: bytes, contentType: nil) { return manifest.mediaType }
+        struct Sniff: Decodable {
+            var mediaType: String?
+            var schemaVersion: Int?
+            var signatures: [AnyCodable]?
+        }
+        struct AnyCodable: Decodable {}
+        let sniff = try? JSONDecoder().decode(Sniff.self, from: Data(bytes))
+        if let declared = sniff?.mediaType { return declared }
+        if sniff?.schemaVersion == 1 {
+            return sniff?.signatures != nil ? MediaType.dockerSchema1Signed : MediaType.dockerSchema1
+        }
+        return MediaType.ociManifest
+    }
+
+    /// Checks and stores a manifest, links it into the repository and points the tag at it.
+    public func putManifest(
+        _ name: RepositoryName, _ reference: Reference, bytes: [UInt8], contentType: String?
+    ) async throws -> PushedManifest {
+        try requireWritable()
+        let manifest = try Manifest(bytes: bytes, contentType: contentType)
+        let digest: Digest
+        switch reference {
+        case .digest(let named):
+            digest = Digest.of(bytes, algorithm: named.algorithm)
+            guard digest == named else {
+                throw RegistryError(
+                    .digestInvalid, "manifest content has digest \(digest), not \(named)",
+                    detail: ["digest": named.description])
+            }
+        case .tag:
+            digest = Digest.of(bytes)
+        }
+        try await checkReferences(name, manifest)
+
+        let blobPath = layout.blobData(digest)
+        if !(try await exists(blobPath)) {
+            try await driver.putContent(blobPath, bytes)
+        }
+        try await writeLink(layout.revisionLink(name, digest), digest)
+        if case .tag(let tag) = reference {
+            try await setTag(name, tag, digest)
+        }
+        let subject = try manifest.subject?.digest()
+        if let subject {
+            try await writeLink(layout.referrerLink(name, subject: subject, digest), digest)
+        }
+        return PushedManifest(digest: digest, subject: subject)
+    }
+
+    /// Every blob an image manifest names must be in the repository, and every manifest an index
+    /// names too, so that a pull of what was accepted cannot fail. Foreign layers with `urls`
+    /// are exempt, as in registry:2, when the URL policy permits them.
+    func checkReferences(_ name: RepositoryName, _ manifest: Manifest) async throws {
+        var missing: [Digest] = []
+        switch manifest.kind {
+        case .image:
+            for descriptor in [manifest.config].compactMap({ $0 }) + manifest.layers {
+                let digest = try descriptor.digest()
+                if let urls = descriptor.urls, !urls.isEmpty {
+                    for url in urls where !options.foreignLayerURLs.permits(url) {
+                        throw RegistryError(
+                            .manifestInvalid, "layer \(digest) has URL \(url), which validation.manifests.urls does not permit")
+                    }
+                    continue
+                }
+                let linked = try await readLink(layout.layerLink(name, digest)) != nil
+                let stored = linked ? try await blobData(digest) != nil : false
+                if !stored { missing.append(digest) }
+            }
+        case .index:
+            for descriptor in manifest.manifests {
+                let digest = try descriptor.digest()
+                if try await readLink(layout.revisionLink(name, digest)) == nil {
+                    missing.append(digest)
+                }
+            }
+        }
+        if let first = missing.first {
+            throw RegistryError(
+                .manifestBlobUnknown,
+                "manifest references \(missing.count) unknown blob(s) or manifest(s) in \(name), first \(first)",
+                detail: ["digest": first.description])
+        }
+    }
+
+    /// Deletes a manifest by digest (with every tag pointing at it), or just a tag.
+    public func deleteManifest(_ name: RepositoryName, _ reference: Reference) async throws {
+        try requireDeleteEnabled()
+        switch reference {
+        case .tag(let tag):
+            guard try await readLink(layout.tagCurrentLink(name, tag)) != nil else {
+                throw RegistryError(.manifestUnknown, detail: ["Tag": tag.value])
+            }
+            try await deleteIfPresent(layout.tag(name, tag))
+        case .digest(let digest):
+            let stored = try await manifest(name, reference)
+            for tagName in try await listIfPresent(layout.tags(name)) {
+                guard let tag = try? Tag(tagName) else { continue }
+                if try await readLink(layout.tagCurrentLink(name, tag)) == digest {
+                    try await deleteIfPresent(layout.tag(name, tag))
+                }
+            }
+            if let subject = try? Manifest(bytes: stored.bytes, contentType: nil).subject?.digest() {
+                let link = layout.referrerLink(name, subject: subject, digest)
+                try await deleteIfPresent(String(link.dropLast("/link".count)))
+            }
+            let revision = layout.revisionLink(name, digest)
+            try await deleteIfPresent(String(revision.dropLast("/link".count)))
+        }
+    }
+}

@@ -1,0 +1,28 @@
+public import OCI
+
+extension Registry {
+    /// Descriptors of the manifests in the repository whose `subject` is `digest`, optionally
+    /// only those of one artifact type. An unknown subject has no referrers (an empty list).
+    public func referrers(_ name: RepositoryName, of digest: Digest, artifactType: String? = nil) async throws
+        -> [Descriptor]
+    {
+        var result: [Descriptor] = []
+        let directory = layout.referrers(name, subject: digest)
+        for algorithmName in try await listIfPresent(directory).sorted() {
+            guard let algorithm = Digest.Algorithm(rawValue: algorithmName) else { continue }
+            for hex in try await listIfPresent("\(directory)/\(algorithmName)").sorted() {
+                guard let referrer = try? Digest(algorithm: algorithm, hex: hex),
+                    let stored = try? await manifest(name, .digest(referrer)),
+                    let manifest = try? Manifest(bytes: stored.bytes, contentType: nil)
+                else { continue }
+                let type = manifest.effectiveArtifactType
+                if let artifactType, type != artifactType { continue }
+                result.append(
+                    Descriptor(
+                        mediaType: manifest.mediaType, digest: referrer, size: Int64(stored.bytes.count),
+                        annotations: manifest.annotations, artifactType: type))
+            }
+        }
+        return result
+    }
+}

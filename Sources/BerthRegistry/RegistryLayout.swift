@@ -1,0 +1,92 @@
+public import OCI
+
+/// registry:2's storage layout, written down once. Every path Berth reads or writes is made here,
+/// so that a data directory is interchangeable between registry:2 2.8 and Berth.
+///
+///     <root>/docker/registry/v2/
+///       blobs/<alg>/<first 2 hex>/<hex>/data                     content of every blob and manifest
+///       repositories/<name>/
+///         _layers/<alg>/<hex>/link                               blobs linked into the repository
+///         _manifests/revisions/<alg>/<hex>/link                  manifests of the repository
+///         _manifests/tags/<tag>/current/link                     what the tag points at
+///         _manifests/tags/<tag>/index/<alg>/<hex>/link           every manifest the tag has pointed at
+///         _uploads/<uuid>/data, startedat                        uploads in progress
+///         _referrers/<alg>/<subject hex>/<alg>/<hex>/link        Berth only: manifests whose subject this is
+///
+/// A link file holds the bare `alg:hex` with no newline. Paths on the driver are relative to the
+/// driver's root and start with `/`.
+public struct RegistryLayout: Sendable {
+    public let base = "/docker/registry/v2"
+
+    public init() {}
+
+    public var repositories: String { "\(base)/repositories" }
+
+    public func blobData(_ digest: Digest) -> String {
+        "\(base)/blobs/\(digest.algorithm.rawValue)/\(digest.hex.prefix(2))/\(digest.hex)/data"
+    }
+
+    public func repository(_ name: RepositoryName) -> String { "\(repositories)/\(name.value)" }
+
+    public func layerLink(_ name: RepositoryName, _ digest: Digest) -> String {
+        "\(repository(name))/_layers/\(digest.algorithm.rawValue)/\(digest.hex)/link"
+    }
+
+    public func revisions(_ name: RepositoryName) -> String { "\(repository(name))/_manifests/revisions" }
+
+    public func revisionLink(_ name: RepositoryName, _ digest: Digest) -> String {
+        "\(revisions(name))/\(digest.algorithm.rawValue)/\(digest.hex)/link"
+    }
+
+    public func tags(_ name: RepositoryName) -> String { "\(repository(name))/_manifests/tags" }
+
+    public func tag(_ name: RepositoryName, _ tag: Tag) -> String { "\(tags(name))/\(tag.value)" }
+
+    public func tagCurrentLink(_ name: RepositoryName, _ tag: Tag) -> String {
+        "\(self.tag(name, tag))/current/link"
+    }
+
+    public func tagIndexLink(_ name: RepositoryName, _ tag: Tag, _ digest: Digest) -> String {
+        "\(self.tag(name, tag))/index/\(digest.algorithm.rawValue)/\(digest.hex)/link"
+    }
+
+    public func upload(_ name: RepositoryName, _ id: UploadID) -> String {
+        "\(repository(name))/_uploads/\(id.value)"
+    }
+
+    public func uploadData(_ name: RepositoryName, _ id: UploadID) -> String { "\(upload(name, id))/data" }
+
+    public func uploadStartedAt(_ name: RepositoryName, _ id: UploadID) -> String {
+        "\(upload(name, id))/startedat"
+    }
+
+    public func referrers(_ name: RepositoryName, subject: Digest) -> String {
+        "\(repository(name))/_referrers/\(subject.algorithm.rawValue)/\(subject.hex)"
+    }
+
+    public func referrerLink(_ name: RepositoryName, subject: Digest, _ digest: Digest) -> String {
+        "\(referrers(name, subject: subject))/\(digest.algorithm.rawValue)/\(digest.hex)/link"
+    }
+}
+
+/// The id of an upload session: a lower-case UUID, as registry:2 makes them.
+public struct UploadID: Hashable, Sendable, CustomStringConvertible {
+    public let value: String
+
+    /// Parses an id from a URL; anything that is not UUID-shaped is an unknown upload.
+    public init(_ text: String) throws(RegistryError) {
+        guard text.utf8.count == 36,
+            text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x2d })
+        else {
+            throw RegistryError(.blobUploadUnknown, "unknown upload id", detail: ["uuid": String(text.prefix(64))])
+        }
+        value = text
+    }
+
+    public static func random() -> UploadID {
+        // The alphabet and length always satisfy the parser.
+        try! UploadID(UUIDString.random().lowercased())
+    }
+
+    public var description: String { value }
+}

@@ -1,0 +1,5 @@
+internal import Foundation
+
+enum UUIDString {
+    static func random() -> String { UUID().uuidString }
+}

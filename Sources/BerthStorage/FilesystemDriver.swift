@@ -1,0 +1,289 @@
+internal import Foundation
+internal import NIOCore
+public import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Stores objects as files under a root directory, the way registry:2's filesystem driver does,
+/// so that either server can serve the other's data.
+///
+/// Blocking file system calls run on NIO's thread pool, never on the cooperative executor.
+public struct FilesystemDriver: StorageDriver {
+    public let name = "filesystem"
+    public let root: String
+    let threadPool: NIOThreadPool
+    /// Reads hand out chunks of this size; writes are batched up to it before a system call.
+    static let chunkSize = 1 << 20
+
+    public init(root: String, threadPool: NIOThreadPool = .singleton) {
+        var root = root
+        while root.count > 1, root.hasSuffix("/") { root.removeLast() }
+        self.root = root
+        self.threadPool = threadPool
+    }
+
+    func fullPath(_ path: String) throws -> String {
+        guard path.hasPrefix("/"), !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+            throw StorageError.invalidPath(path)
+        }
+        return root + path
+    }
+
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await threadPool.runIfActive(body)
+    }
+
+    public func getContent(_ path: String) async throws -> [UInt8] {
+        let full = try fullPath(path)
+        return try await blocking {
+            guard let data = FileManager.default.contents(atPath: full) else {
+                throw StorageError.notFound(path)
+            }
+            return Array(data)
+        }
+    }
+
+    public func putContent(_ path: String, _ bytes: [UInt8]) async throws {
+        let full = try fullPath(path)
+        try await blocking {
+            let temp = try Self.temporarySibling(of: full)
+            do {
+                try Self.writeAll(bytes, to: temp)
+                try Self.rename(temp, full)
+            } catch {
+                unlink(temp)
+                throw error
+            }
+        }
+    }
+
+    public func stat(_ path: String) async throws -> StorageInfo {
+        let full = try fullPath(path)
+        return try await blocking { try Self.statSync(full, path) }
+    }
+
+    static func statSync(_ full: String, _ path: String) throws -> StorageInfo {
+        var st = Glibc.stat()
+        guard lstatFile(full, &st) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { throw StorageError.notFound(path) }
+            throw StorageError.io("stat \(path): \(String(cString: strerror(errno)))")
+        }
+        return StorageInfo(
+            size: Int64(st.st_size), isDirectory: (st.st_mode & S_IFMT) == S_IFDIR,
+            modified: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+    }
+
+    public func reader(_ path: String, offset: Int64) async throws -> ByteChunks {
+        let full = try fullPath(path)
+        let fd = try await blocking { () throws -> CInt in
+            let fd = open(full, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                if errno == ENOENT { throw StorageError.notFound(path) }
+                throw StorageError.io("open \(path): \(String(cString: strerror(errno)))")
+            }
+            return fd
+        }
+        let file = ReadableFile(fd: fd, offset: offset, threadPool: threadPool)
+        return ByteChunks { try await file.next() }
+    }
+
+    public func writer(_ path: String, append: Bool) async throws -> any StorageWriter {
+        let full = try fullPath(path)
+        let (fd, size) = try await blocking { () throws -> (CInt, Int64) in
+            try Self.makeParent(of: full)
+            let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
+            let fd = open(full, flags, 0o644)
+            guard fd >= 0 else { throw StorageError.io("open \(path): \(String(cString: strerror(errno)))") }
+            var st = Glibc.stat()
+            fstat(fd, &st)
+            return (fd, Int64(st.st_size))
+        }
+        return FileWriter(fd: fd, size: size, threadPool: threadPool)
+    }
+
+    public func list(_ path: String) async throws -> [String] {
+        let full = try fullPath(path)
+        return try await blocking {
+            guard let dir = opendir(full) else {
+                if errno == ENOENT || errno == ENOTDIR { throw StorageError.notFound(path) }
+                throw StorageError.io("list \(path): \(String(cString: strerror(errno)))")
+            }
+            defer { closedir(dir) }
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                }
+                if name != "." && name != ".." && !name.hasPrefix(".tmp-") { names.append(name) }
+            }
+            return names
+        }
+    }
+
+    public func move(from source: String, to destination: String) async throws {
+        let from = try fullPath(source)
+        let to = try fullPath(destination)
+        try await blocking {
+            guard access(from, F_OK) == 0 else { throw StorageError.notFound(source) }
+            try Self.makeParent(of: to)
+            try Self.rename(from, to)
+        }
+    }
+
+    public func delete(_ path: String) async throws {
+        let full = try fullPath(path)
+        try await blocking {
+            guard access(full, F_OK) == 0 else { throw StorageError.notFound(path) }
+            do {
+                try FileManager.default.removeItem(atPath: full)
+            } catch {
+                throw StorageError.io("delete \(path): \(error)")
+            }
+        }
+    }
+
+    public func redirectURL(_ path: String) async throws -> String? { nil }
+
+    public func localFile(_ path: String) -> String? { try? fullPath(path) }
+
+    // MARK: - helpers run on the thread pool
+
+    static func makeParent(of full: String) throws {
+        let parent = (full as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw StorageError.io("mkdir \(parent): \(error)")
+        }
+    }
+
+    /// A hidden name beside the destination, so that the final rename stays on one file system.
+    static func temporarySibling(of full: String) throws -> String {
+        try makeParent(of: full)
+        let parent = (full as NSString).deletingLastPathComponent
+        return "\(parent)/.tmp-\(UUID().uuidString)"
+    }
+
+    static func writeAll(_ bytes: [UInt8], to full: String) throws {
+        let fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StorageError.io("open \(full): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try bytes.withUnsafeBytes { try writeFully(fd, $0) }
+    }
+
+    static func writeFully(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError.io("write: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    static func rename(_ from: String, _ to: String) throws {
+        guard Glibc.rename(from, to) == 0 else {
+            throw StorageError.io("rename \(from) → \(to): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Sequential chunked reads of one open file; closes the descriptor at the end or when dropped.
+final class ReadableFile: @unchecked Sendable {
+    // Only touched by the one task that iterates the stream.
+    private var fd: CInt
+    private var offset: Int64
+    private let threadPool: NIOThreadPool
+
+    init(fd: CInt, offset: Int64, threadPool: NIOThreadPool) {
+        self.fd = fd
+        self.offset = offset
+        self.threadPool = threadPool
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func next() async throws -> ByteBuffer? {
+        guard fd >= 0 else { return nil }
+        let (fd, offset) = (self.fd, self.offset)
+        let buffer = try await threadPool.runIfActive { () throws -> ByteBuffer in
+            var buffer = ByteBufferAllocator().buffer(capacity: FilesystemDriver.chunkSize)
+            let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: FilesystemDriver.chunkSize) { raw in
+                while true {
+                    let n = pread(fd, raw.baseAddress!, FilesystemDriver.chunkSize, off_t(offset))
+                    if n >= 0 { return n }
+                    if errno != EINTR { throw StorageError.io("read: \(String(cString: strerror(errno)))") }
+                }
+            }
+            _ = n
+            return buffer
+        }
+        if buffer.readableBytes == 0 {
+            close(fd)
+            self.fd = -1
+            return nil
+        }
+        self.offset += Int64(buffer.readableBytes)
+        return buffer
+    }
+}
+
+/// Appends to one open file, batching small network buffers into one system call per ~1 MiB.
+final class FileWriter: StorageWriter, @unchecked Sendable {
+    // Only touched by the one task that owns the writer.
+    private var fd: CInt
+    private(set) var size: Int64
+    private var pending: [ByteBuffer] = []
+    private var pendingBytes = 0
+    private let threadPool: NIOThreadPool
+
+    init(fd: CInt, size: Int64, threadPool: NIOThreadPool) {
+        self.fd = fd
+        self.size = size
+        self.threadPool = threadPool
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        guard buffer.readableBytes > 0 else { return }
+        pending.append(buffer)
+        pendingBytes += buffer.readableBytes
+        size += Int64(buffer.readableBytes)
+        if pendingBytes >= FilesystemDriver.chunkSize { try await flush() }
+    }
+
+    private func flush() async throws {
+        guard !pending.isEmpty else { return }
+        let (fd, buffers) = (self.fd, self.pending)
+        pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+        try await threadPool.runIfActive {
+            for buffer in buffers {
+                try buffer.withUnsafeReadableBytes { try FilesystemDriver.writeFully(fd, $0) }
+            }
+        }
+    }
+
+    func commit() async throws {
+        try await close()
+    }
+
+    func close() async throws {
+        guard fd >= 0 else { return }
+        defer {
+            Glibc.close(fd)
+            fd = -1
+        }
+        try await flush()
+    }
+}
+
+/// `stat(2)` under a name that does not collide with the driver's own `stat`.
+private func lstatFile(_ path: String, _ st: inout Glibc.stat) -> CInt {
+    stat(path, &st)
+}

@@ -1,0 +1,60 @@
+/// The error codes of the OCI distribution spec (and registry:2's extras), each with the HTTP
+/// status and message the spec gives it. The one table that maps failures to the wire.
+public enum ErrorCode: String, Sendable, CaseIterable {
+    case blobUnknown = "BLOB_UNKNOWN"
+    case blobUploadInvalid = "BLOB_UPLOAD_INVALID"
+    case blobUploadUnknown = "BLOB_UPLOAD_UNKNOWN"
+    case digestInvalid = "DIGEST_INVALID"
+    case manifestBlobUnknown = "MANIFEST_BLOB_UNKNOWN"
+    case manifestInvalid = "MANIFEST_INVALID"
+    case manifestUnknown = "MANIFEST_UNKNOWN"
+    case nameInvalid = "NAME_INVALID"
+    case nameUnknown = "NAME_UNKNOWN"
+    case sizeInvalid = "SIZE_INVALID"
+    case tagInvalid = "TAG_INVALID"
+    case unauthorized = "UNAUTHORIZED"
+    case denied = "DENIED"
+    case unsupported = "UNSUPPORTED"
+    case tooManyRequests = "TOOMANYREQUESTS"
+    case rangeInvalid = "RANGE_INVALID"
+    case paginationNumberInvalid = "PAGINATION_NUMBER_INVALID"
+    case unknown = "UNKNOWN"
+
+    /// The status a response carries when the code is used without a more specific one.
+    public var defaultStatus: Int {
+        switch self {
+        case .blobUnknown, .blobUploadUnknown, .manifestUnknown, .nameUnknown: 404
+        case .unauthorized: 401
+        case .denied: 403
+        case .unsupported: 405
+        case .tooManyRequests: 429
+        case .rangeInvalid: 416
+        case .unknown: 500
+        default: 400
+        }
+    }
+
+    /// The spec's short message for the code.
+    public var message: String {
+        switch self {
+        case .blobUnknown: "blob unknown to registry"
+        case .blobUploadInvalid: "blob upload invalid"
+        case .blobUploadUnknown: "blob upload unknown to registry"
+        case .digestInvalid: "provided digest did not match uploaded content"
+        case .manifestBlobUnknown: "manifest references a manifest or blob unknown to registry"
+        case .manifestInvalid: "manifest invalid"
+        case .manifestUnknown: "manifest unknown"
+        case .nameInvalid: "invalid repository name"
+        case .nameUnknown: "repository name not known to registry"
+        case .sizeInvalid: "provided length did not match content length"
+        case .tagInvalid: "manifest tag did not match URI"
+        case .unauthorized: "authentication required"
+        case .denied: "requested access to the resource is denied"
+        case .unsupported: "the operation is unsupported"
+        case .tooManyRequests: "too many requests"
+        case .rangeInvalid: "invalid content range"
+        case .paginationNumberInvalid: "invalid number of results requested"
+        case .unknown: "unknown error"
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import BerthAPI
+import BerthConfig
+import BerthHTTP
+import BerthRegistry
+import BerthStorage
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// `berth serve [CONFIG]`: the registry, as `registry serve CONFIG` runs it.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the registry API.",
+        discussion: """
+            With no CONFIG (and no REGISTRY_CONFIGURATION_PATH) Berth serves on :5000 and stores \
+            images under ./berth-data. REGISTRY_* environment variables override the configuration \
+            as they do for registry:2.
+            """
+    )
+
+    @Argument(help: "A registry:2 configuration file (config.yml).")
+    var config: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let path = config ?? environment["REGISTRY_CONFIGURATION_PATH"]
+        let loaded: ConfigurationLoader.Loaded
+        do {
+            loaded = try ConfigurationLoader.load(path: path, environment: environment)
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let configuration = loaded.configuration
+        LoggingSystem.bootstrap { label in
+            BerthLogHandler(label: label, configuration: configuration.log)
+        }
+        let logger = Logger(label: "berth")
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+
+        let server: HTTPServer
+        do {
+            server = try makeServer(configuration, logger: logger, source: loaded.source)
+        } catch let error as ConfigError {
+            logger.error("configuration error: \(error)")
+            FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: server)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger)
+        // http.draintimeout: in-flight requests get this long after SIGTERM, then are cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.http.drainTimeout
+        let group = ServiceGroup(configuration: groupConfiguration)
+        do {
+            try await group.run()
+        } catch {
+            logger.error("berth stopped: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("berth stopped")
+    }
+
+    private func makeServer(_ configuration: Configuration, logger: Logger, source: String) throws -> HTTPServer {
+        let root = URL(fileURLWithPath: configuration.storage.rootDirectory).standardizedFileURL.path
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigError(key: "storage.filesystem.rootdirectory", message: "cannot create \(root): \(error.localizedDescription)")
+        }
+        var options = Registry.Options()
+        options.deleteEnabled = configuration.storage.deleteEnabled
+        options.readOnly = configuration.storage.readOnly
+        if !configuration.validation.disabled {
+            options.foreignLayerURLs = ForeignLayerPolicy(
+                allow: configuration.validation.urlsAllow, deny: configuration.validation.urlsDeny)
+        }
+        let registry = Registry(driver: FilesystemDriver(root: root), options: options, logger: logger)
+
+        var apiOptions = RegistryAPI.Options()
+        apiOptions.urls = URLBuilder(
+            prefix: configuration.http.prefix, host: configuration.http.externalURL,
+            relative: configuration.http.relativeURLs)
+        apiOptions.catalogMaxEntries = configuration.catalogMaxEntries
+        apiOptions.redirectDisabled = configuration.storage.redirectDisabled
+        let api = RegistryAPI(registry: registry, options: apiOptions, logger: logger)
+
+        var http = HTTPServerConfiguration(
+            host: configuration.http.host, port: configuration.http.port, errorBody: RegistryAPI.protocolErrorBody)
+        http.extraHeaders = [RegistryAPI.versionHeader] + configuration.http.headers
+        http.accessLog = !configuration.log.accessLogDisabled
+        http.idleTimeout = .nanoseconds(Int64(configuration.http.idleTimeout / .nanoseconds(1)))
+        if let tls = configuration.http.tls {
+            http.tls = try TLSContext.make(tls)
+        }
+        let scheme = http.tls == nil ? "http" : "https"
+        let accessLogger = Logger(label: "berth.access")
+        return HTTPServer(configuration: http, responder: api, logger: accessLogger) { address in
+            logger.info(
+                "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
+                metadata: [
+                    "config": "\(source)", "storage": "filesystem", "rootdirectory": "\(root)",
+                    "delete": "\(configuration.storage.deleteEnabled)", "readonly": "\(configuration.storage.readOnly)",
+                ])
+        }
+    }
+}
