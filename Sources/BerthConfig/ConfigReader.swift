@@ -8,6 +8,10 @@ final class ConfigReader {
 
     func value(_ path: String) -> ConfigValue? {
         visited.insert(path)
+        return lookup(path)
+    }
+
+    private func lookup(_ path: String) -> ConfigValue? {
         var node: ConfigValue? = root
         for key in path.split(separator: ".") {
             node = node?[String(key)]
@@ -99,9 +103,10 @@ final class ConfigReader {
         }
     }
 
-    /// The keys of a map (in file order), marking the map itself as read.
+    /// The keys of a map (in file order). Reading the keys does not mark what is below them
+    /// as read: each entry is read (or reported as unknown) on its own.
     func keys(_ path: String) throws -> [String] {
-        guard let value = value(path) else { return [] }
+        guard let value = lookup(path), value != .null else { return [] }
         guard case .map(let entries) = value else { throw ConfigError(key: path, message: "must be a mapping") }
         return entries.map(\.key)
     }

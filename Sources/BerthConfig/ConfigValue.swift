@@ -25,7 +25,9 @@ public indirect enum ConfigValue: Equatable, Sendable {
         do {
             node = try Yams.compose(yaml: yaml)
         } catch {
-            throw ConfigError(key: "", message: "not valid YAML: \(error)")
+            // The parser's message ends with a snippet and a caret; one line is enough here.
+            let summary = "\(error)".split(separator: "\n").prefix(2).joined(separator: " ")
+            throw ConfigError(key: "", message: "not valid YAML: \(summary)")
         }
         guard let node else { return .map([]) }
         return from(node)

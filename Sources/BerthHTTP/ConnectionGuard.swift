@@ -22,6 +22,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestEnded = false
     /// A response head was written and its end was not.
     private var responseOpen = false
+    /// An error response has been sent and output closed; input is read and discarded until
+    /// the client closes or the linger time ends, so that our close does not reset the
+    /// connection before the client has read the response.
+    private var lingering = false
+    static let lingerTime = TimeAmount.seconds(2)
 
     init(
         errorBody: @escaping @Sendable (Int, String) -> (contentType: String, body: String),
@@ -32,6 +37,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if lingering { return }
         switch unwrapInboundIn(data) {
         case .head:
             exchangeOpen = true
@@ -74,6 +80,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if lingering { return }
         guard let parserError = error as? HTTPParserError else {
             context.fireErrorCaught(error)
             return
@@ -94,6 +101,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            lingering = true
+            context.close(mode: .output, promise: nil)
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
+            return
         }
         context.close(promise: nil)
     }

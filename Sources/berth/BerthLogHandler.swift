@@ -42,7 +42,7 @@ struct BerthLogHandler: LogHandler {
         case .json, .logstash:
             var object: [String: String] = [:]
             for (key, value) in pairs { object[key] = value }
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             line = String(decoding: data, as: UTF8.self)
         }
         FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -45,7 +45,6 @@ struct Serve: AsyncParsableCommand {
         do {
             server = try makeServer(configuration, logger: logger, source: loaded.source)
         } catch let error as ConfigError {
-            logger.error("configuration error: \(error)")
             FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
             throw ExitCode(1)
         }

@@ -1,0 +1,85 @@
+"""Pull of blobs: headers, ranges, repository isolation, deletion."""
+import os
+import requests
+
+from conftest import digest, oci_error, push_blob
+
+
+def test_get_and_head_headers(berth):
+    data = os.urandom(4096)
+    d = push_blob(berth.url, "team/app", data)
+    for method in ("GET", "HEAD"):
+        r = requests.request(method, f"{berth.url}/v2/team/app/blobs/{d}")
+        assert r.status_code == 200
+        assert r.headers["Docker-Content-Digest"] == d
+        assert r.headers["Content-Length"] == "4096"
+        assert r.headers["Content-Type"] == "application/octet-stream"
+        assert r.headers["ETag"] == f'"{d}"'
+        assert r.headers["Accept-Ranges"] == "bytes"
+        assert r.headers["Cache-Control"] == "max-age=31536000"
+        assert r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    assert requests.get(f"{berth.url}/v2/team/app/blobs/{d}").content == data
+    assert requests.head(f"{berth.url}/v2/team/app/blobs/{d}").content == b""
+
+
+def test_ranges(berth):
+    data = bytes(range(256)) * 4
+    d = push_blob(berth.url, "team/app", data)
+    url = f"{berth.url}/v2/team/app/blobs/{d}"
+    r = requests.get(url, headers={"Range": "bytes=10-19"})
+    assert r.status_code == 206 and r.content == data[10:20]
+    assert r.headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+    r = requests.get(url, headers={"Range": "bytes=1000-"})
+    assert r.status_code == 206 and r.content == data[1000:]
+    r = requests.get(url, headers={"Range": "bytes=-5"})
+    assert r.status_code == 206 and r.content == data[-5:]
+    r = requests.get(url, headers={"Range": "bytes=5000-6000"})
+    oci_error(r, "RANGE_INVALID", 416)
+    assert r.headers["Content-Range"] == f"bytes */{len(data)}"
+    r = requests.get(url, headers={"Range": "bytes=abc"})
+    assert r.status_code == 416
+    # Several ranges: served whole, as RFC 9110 allows.
+    r = requests.get(url, headers={"Range": "bytes=0-1,5-6"})
+    assert r.status_code == 200 and r.content == data
+
+
+def test_unknown_blob(berth):
+    d = digest(b"never pushed")
+    err = oci_error(requests.get(f"{berth.url}/v2/team/app/blobs/{d}"), "BLOB_UNKNOWN", 404)
+    assert err["detail"]["digest"] == d
+    assert requests.head(f"{berth.url}/v2/team/app/blobs/{d}").status_code == 404
+
+
+def test_blob_is_only_visible_in_its_repository(berth):
+    d = push_blob(berth.url, "team/app", b"private")
+    assert requests.get(f"{berth.url}/v2/team/other/blobs/{d}").status_code == 404
+
+
+def test_malformed_digest_is_400(berth):
+    for bad in ("sha256:abc", "sha256:" + "G" * 64, "nope", "sha256:" + "A" * 64):
+        oci_error(requests.get(f"{berth.url}/v2/team/app/blobs/{bad}"), "DIGEST_INVALID", 400)
+    oci_error(requests.get(f"{berth.url}/v2/team/app/blobs/md5:d41d8cd98f00b204e9800998ecf8427e"),
+              "DIGEST_INVALID", 400)
+
+
+def test_delete_blob(berth):
+    d = push_blob(berth.url, "team/app", b"to delete")
+    r = requests.delete(f"{berth.url}/v2/team/app/blobs/{d}")
+    assert r.status_code == 202
+    assert requests.get(f"{berth.url}/v2/team/app/blobs/{d}").status_code == 404
+    oci_error(requests.delete(f"{berth.url}/v2/team/app/blobs/{d}"), "BLOB_UNKNOWN", 404)
+
+
+def test_delete_disabled(start_berth):
+    b = start_berth({"storage": {"delete": {"enabled": False}}})
+    d = push_blob(b.url, "team/app", b"kept")
+    oci_error(requests.delete(f"{b.url}/v2/team/app/blobs/{d}"), "UNSUPPORTED", 405)
+    assert requests.get(f"{b.url}/v2/team/app/blobs/{d}").status_code == 200
+
+
+def test_large_blob_streams_intact(berth):
+    data = os.urandom(40 * 1024 * 1024)
+    d = push_blob(berth.url, "team/big", data)
+    r = requests.get(f"{berth.url}/v2/team/big/blobs/{d}", stream=True)
+    got = b"".join(r.iter_content(1 << 20))
+    assert digest(got) == d

@@ -1,0 +1,182 @@
+"""Server behaviour: shutdown, TLS, read-only mode, URLs, concurrency, logs, health."""
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import requests
+
+from conftest import absolute, digest, image, oci_error, push_blob, put_manifest
+
+
+def test_graceful_shutdown_finishes_in_flight_upload(berth):
+    data = os.urandom(300_000)
+    loc = requests.post(f"{berth.url}/v2/team/app/blobs/uploads/").headers["Location"]
+    path = loc.split(str(berth.port), 1)[1]
+    sep = "&" if "?" in path else "?"
+    s = socket.create_connection(("127.0.0.1", berth.port), timeout=10)
+    s.sendall(f"PUT {path}{sep}digest={digest(data)} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
+              .encode() + data[:1000])
+    time.sleep(0.3)
+    berth.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    # A new connection is refused while the old one finishes.
+    try:
+        socket.create_connection(("127.0.0.1", berth.port), timeout=1).close()
+        refused = False
+    except OSError:
+        refused = True
+    s.sendall(data[1000:])
+    out = s.recv(4096)
+    assert out.startswith(b"HTTP/1.1 201"), out
+    assert berth.proc.wait(15) == 0
+    assert refused
+    berth.start(port=berth.port)
+    assert requests.get(f"{berth.url}/v2/team/app/blobs/{digest(data)}").content == data
+
+
+def test_idle_keep_alive_connection_does_not_block_shutdown(berth):
+    s = socket.create_connection(("127.0.0.1", berth.port), timeout=10)
+    s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    started = time.time()
+    berth.proc.send_signal(signal.SIGTERM)
+    assert berth.proc.wait(10) == 0
+    assert time.time() - started < 5
+    s.close()
+
+
+def test_tls(start_berth, tmp_path):
+    key, cert = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    b = start_berth({"http": {"tls": {"certificate": cert, "key": key}}})
+    assert b.url.startswith("https://")
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    r = requests.post(f"{b.url}/v2/team/app/blobs/uploads/", params={"digest": digest(data)}, data=data, verify=cert)
+    assert r.status_code == 201
+    assert r.headers["Location"].startswith("https://")
+    r = requests.get(f"{b.url}/v2/team/app/blobs/{digest(data)}", verify=cert)
+    assert r.content == data  # streamed through TLS, not sendfile
+    r = requests.get(f"{b.url}/v2/team/app/blobs/{digest(data)}", headers={"Range": "bytes=100-199"}, verify=cert)
+    assert r.content == data[100:200]
+
+
+def test_read_only_mode(start_berth):
+    b = start_berth()
+    body = image(b.url, "team/app")
+    put_manifest(b.url, "team/app", "v1", body)
+    b.stop()
+    b.config["storage"]["maintenance"] = {"readonly": {"enabled": True}}
+    b.start()
+    assert requests.get(f"{b.url}/v2/team/app/manifests/v1").content == body
+    oci_error(requests.post(f"{b.url}/v2/team/app/blobs/uploads/"), "UNSUPPORTED", 405)
+    oci_error(put_manifest(b.url, "team/app", "v2", body), "UNSUPPORTED", 405)
+    oci_error(requests.delete(f"{b.url}/v2/team/app/manifests/v1"), "UNSUPPORTED", 405)
+
+
+def test_locations_follow_forwarded_headers_and_config(start_berth):
+    b = start_berth()
+    r = requests.post(f"{b.url}/v2/team/app/blobs/uploads/",
+                      headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "registry.example.com"})
+    assert r.headers["Location"].startswith("https://registry.example.com/v2/team/app/blobs/uploads/")
+    rel = start_berth({"http": {"relativeurls": True}})
+    r = requests.post(f"{rel.url}/v2/team/app/blobs/uploads/")
+    assert r.headers["Location"].startswith("/v2/team/app/blobs/uploads/")
+    host = start_berth({"http": {"host": "https://mirror.example.org"}})
+    r = requests.post(f"{host.url}/v2/team/app/blobs/uploads/")
+    assert r.headers["Location"].startswith("https://mirror.example.org/v2/team/app/blobs/uploads/")
+
+
+def test_prefix(start_berth):
+    b = start_berth({"http": {"prefix": "/registry/"}})
+    assert requests.get(f"{b.url}/registry/v2/").status_code == 200
+    assert requests.get(f"{b.url}/v2/").status_code == 404
+    data = b"under a prefix"
+    r = requests.post(f"{b.url}/registry/v2/team/app/blobs/uploads/")
+    assert "/registry/v2/team/app/blobs/uploads/" in r.headers["Location"]
+    r = requests.put(absolute(b.url, r.headers["Location"]), params={"digest": digest(data)}, data=data)
+    assert r.status_code == 201
+    assert requests.get(f"{b.url}/registry/v2/team/app/blobs/{digest(data)}").content == data
+
+
+def test_configured_headers_on_every_response(start_berth):
+    b = start_berth({"http": {"headers": {"X-Content-Type-Options": ["nosniff"]}}})
+    assert requests.get(f"{b.url}/v2/").headers["X-Content-Type-Options"] == "nosniff"
+    assert requests.get(f"{b.url}/v2/x/tags/list").headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_concurrent_pushes_of_same_blob_and_tag(berth):
+    data = os.urandom(2 * 1024 * 1024)
+
+    def push(_):
+        return push_blob(berth.url, "team/app", data)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(push, range(16))) == {digest(data)}
+    assert requests.get(f"{berth.url}/v2/team/app/blobs/{digest(data)}").content == data
+    bodies = [image(berth.url, "team/app", layers=(bytes([i]) * 10,)) for i in range(8)]
+
+    def tag(body):
+        return put_manifest(berth.url, "team/app", "race", body).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(tag, bodies)) == {201}
+    assert requests.get(f"{berth.url}/v2/team/app/manifests/race").content in bodies
+    uploads = os.path.join(berth.data, "docker/registry/v2/repositories/team/app/_uploads")
+    assert not os.path.exists(uploads) or os.listdir(uploads) == []
+
+
+def test_concurrent_pulls_during_push(berth):
+    data = os.urandom(8 * 1024 * 1024)
+    d = push_blob(berth.url, "team/app", data)
+    errors = []
+
+    def pull():
+        got = requests.get(f"{berth.url}/v2/team/app/blobs/{d}").content
+        if got != data:
+            errors.append(len(got))
+
+    threads = [threading.Thread(target=pull) for _ in range(16)]
+    for t in threads:
+        t.start()
+    push_blob(berth.url, "team/other", os.urandom(1024 * 1024))
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_access_log_json(start_berth):
+    b = start_berth({"log": {"formatter": "json", "fields": {"service": "registry"}}})
+    requests.get(f"{b.url}/v2/team/app/tags/list")
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in b.logs().splitlines() if line.startswith("{")]
+    access = [l for l in lines if l.get("path") == "/v2/team/app/tags/list"]
+    assert access, b.logs()
+    entry = access[0]
+    assert entry["method"] == "GET" and entry["status"] == "404" and entry["service"] == "registry"
+    assert "duration_ms" in entry and "remote" in entry and "request_id" in entry
+
+
+def test_access_log_disabled(start_berth):
+    b = start_berth({"log": {"accesslog": {"disabled": True}}})
+    requests.get(f"{b.url}/v2/")
+    time.sleep(0.2)
+    assert "GET /v2/" not in b.logs()
+
+
+def test_health(berth):
+    r = requests.get(f"{berth.url}/debug/health")
+    assert r.status_code == 200
+
+
+def test_containerd_ns_parameter_is_ignored(berth):
+    body = image(berth.url, "library/alpine")
+    put_manifest(berth.url, "library/alpine", "3", body)
+    r = requests.head(f"{berth.url}/v2/library/alpine/manifests/3?ns=docker.io")
+    assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == digest(body)
