@@ -1,0 +1,120 @@
+import BerthConfig
+import Foundation
+import Testing
+
+@Suite struct ConfigurationLoaderTests {
+    func load(_ yaml: String?, env: [String: String] = [:]) throws -> ConfigurationLoader.Loaded {
+        guard let yaml else { return try ConfigurationLoader.load(path: nil, environment: env) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-\(UUID().uuidString).yml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try ConfigurationLoader.load(path: path, environment: env)
+    }
+
+    func error(_ yaml: String, env: [String: String] = [:]) -> ConfigError? {
+        do {
+            _ = try load(yaml, env: env)
+            return nil
+        } catch {
+            return error as? ConfigError
+        }
+    }
+
+    /// registry:2's own example configuration loads as it is.
+    @Test func registry2DefaultConfig() throws {
+        let loaded = try load(
+            """
+            version: 0.1
+            log:
+              fields:
+                service: registry
+            storage:
+              cache:
+                blobdescriptor: inmemory
+              filesystem:
+                rootdirectory: /var/lib/registry
+            http:
+              addr: :5000
+              headers:
+                X-Content-Type-Options: [nosniff]
+            health:
+              storagedriver:
+                enabled: true
+                interval: 10s
+                threshold: 3
+            """)
+        let c = loaded.configuration
+        #expect(c.storage.rootDirectory == "/var/lib/registry")
+        #expect(c.http.host == "0.0.0.0" && c.http.port == 5000)
+        #expect(c.http.headers.map { "\($0.0)=\($0.1)" } == ["X-Content-Type-Options=nosniff"])
+        #expect(c.log.fields.map(\.0) == ["service"])
+        #expect(loaded.warnings.isEmpty)
+    }
+
+    @Test func embeddedDefault() throws {
+        let loaded = try load(nil)
+        #expect(loaded.configuration.storage.rootDirectory == ConfigurationLoader.defaultRootDirectory)
+        #expect(loaded.configuration.http.port == 5000)
+        #expect(loaded.source == "embedded default")
+    }
+
+    @Test func environmentOverridesFile() throws {
+        let c = try load(
+            "storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  addr: :5000\n",
+            env: [
+                "REGISTRY_HTTP_ADDR": "127.0.0.1:7000", "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/b",
+                "REGISTRY_STORAGE_DELETE_ENABLED": "true", "REGISTRY_LOG_LEVEL": "debug",
+                "REGISTRY_HTTP_HEADERS": "{X-A: [b]}", "UNRELATED": "x",
+            ]
+        ).configuration
+        #expect(c.http.host == "127.0.0.1" && c.http.port == 7000)
+        #expect(c.storage.rootDirectory == "/b")
+        #expect(c.storage.deleteEnabled)
+        #expect(c.log.level == .debug)
+        #expect(c.http.headers.first?.0 == "X-A")
+    }
+
+    @Test func environmentSelectsStorageDriver() {
+        let e = error("storage:\n  filesystem:\n    rootdirectory: /a\n", env: ["REGISTRY_STORAGE": "s3"])
+        #expect(e?.key == "storage.s3")
+    }
+
+    @Test func unknownKeysAreWarnings() throws {
+        let loaded = try load("storage:\n  filesystem:\n    rootdirectory: /a\n    colour: red\nfoo: 1\n")
+        #expect(Set(loaded.warnings.map { $0.components(separatedBy: " ")[3] }) == ["storage.filesystem.colour", "foo"])
+    }
+
+    @Test func invalidValuesNameTheirKey() {
+        let root = "storage:\n  filesystem:\n    rootdirectory: /a\n"
+        #expect(error(root + "http:\n  addr: nope\n")?.key == "http.addr")
+        #expect(error(root + "http:\n  draintimeout: soon\n")?.key == "http.draintimeout")
+        #expect(error(root + "http:\n  prefix: nope\n")?.key == "http.prefix")
+        #expect(error(root + "http:\n  host: registry.example.com\n")?.key == "http.host")
+        #expect(error(root + "http:\n  tls:\n    certificate: /c\n")?.key == "http.tls.key")
+        #expect(error(root + "log:\n  formatter: xml\n")?.key == "log.formatter")
+        #expect(error(root + "validation:\n  manifests:\n    urls:\n      allow: ['(']\n")?.key == "validation.manifests.urls.allow")
+        #expect(error("storage:\n  delete:\n    enabled: true\n")?.key == "storage")
+    }
+
+    @Test func laterSectionsAreRefusedNotIgnored() {
+        let root = "storage:\n  filesystem:\n    rootdirectory: /a\n"
+        for section in ["auth:\n  token:\n    realm: x\n", "proxy:\n  remoteurl: https://x\n", "redis:\n  addr: x\n",
+                        "notifications:\n  endpoints: []\n"] {
+            #expect(error(root + section) != nil, "\(section)")
+        }
+        #expect(error("storage:\n  s3:\n    bucket: b\n")?.key == "storage.s3")
+        #expect(error(root + "storage:\n  cache:\n    blobdescriptor: redis\n") != nil)
+    }
+
+    @Test func durations() throws {
+        let c = try load("storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  draintimeout: 1m30s\n  idletimeout: 250ms\n")
+        #expect(c.configuration.http.drainTimeout == .seconds(90))
+        #expect(c.configuration.http.idleTimeout == .milliseconds(250))
+    }
+
+    @Test func addresses() throws {
+        let root = "storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  addr: "
+        #expect(try load(root + "'[::1]:5001'\n").configuration.http.host == "::1")
+        #expect(try load(root + "localhost:0\n").configuration.http.port == 0)
+    }
+}
