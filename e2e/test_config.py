@@ -4,7 +4,7 @@ import subprocess
 
 import requests
 
-from conftest import BERTH, push_blob
+from conftest import BERTH, ROOT, push_blob
 
 
 def run(args, env=None, cwd=None, timeout=10):
@@ -95,3 +95,36 @@ def test_embedded_default_serves_from_working_directory(tmp_path):
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(10) == 0
+
+
+def test_example_configs_start(tmp_path):
+    """Every example in config/ loads (with its address and paths pointed at a temp dir)."""
+    import glob
+    import signal
+    import time
+    examples = sorted(glob.glob(os.path.join(ROOT, "config", "*.yml")))
+    assert examples
+    key, cert = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    for example in examples:
+        log = tmp_path / (os.path.basename(example) + ".log")
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")},
+               "REGISTRY_HTTP_ADDR": "127.0.0.1:0",
+               "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(tmp_path / "data"),
+               "REGISTRY_HTTP_TLS_CERTIFICATE": cert, "REGISTRY_HTTP_TLS_KEY": key}
+        if "tls" not in example:
+            env.pop("REGISTRY_HTTP_TLS_CERTIFICATE")
+            env.pop("REGISTRY_HTTP_TLS_KEY")
+        with open(log, "w") as f:
+            p = subprocess.Popen([BERTH, "serve", example], stderr=f, stdout=f, env=env)
+        try:
+            for _ in range(100):
+                if "listening on" in log.read_text() or p.poll() is not None:
+                    break
+                time.sleep(0.05)
+            assert "listening on" in log.read_text(), (example, log.read_text())
+            assert "unknown configuration key" not in log.read_text(), (example, log.read_text())
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(10)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the real peers the tests drive (see ../shared/TESTING.md): Docker engine,
+# registry:2 (CNCF distribution 2.8), skopeo, containerd, openssl, and the Python test tools.
+# Idempotent: installs only what is missing. Needs root (apt-get).
+set -euo pipefail
+
+missing=()
+for pair in dockerd:docker.io docker-registry:docker-registry skopeo:skopeo containerd:containerd \
+            openssl:openssl curl:curl ab:apache2-utils wrk:wrk; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python3 -c "import pytest, requests, yaml" 2>/dev/null || python3 -m pip install -q pytest requests pyyaml
