@@ -153,7 +153,13 @@ def test_unknown_manifest(berth):
     oci_error(requests.get(f"{berth.url}/v2/team/app/manifests/{digest(b'x')}"), "MANIFEST_UNKNOWN", 404)
     assert requests.head(f"{berth.url}/v2/team/app/manifests/nope").status_code == 404
     oci_error(requests.get(f"{berth.url}/v2/team/app/manifests/sha256:zz"), "DIGEST_INVALID", 400)
-    oci_error(requests.get(f"{berth.url}/v2/team/app/manifests/-bad"), "TAG_INVALID", 400)
+    # What cannot be a tag names no manifest (the conformance suite asks for .INVALID_MANIFEST_NAME).
+    oci_error(requests.get(f"{berth.url}/v2/team/app/manifests/.INVALID_MANIFEST_NAME"), "MANIFEST_UNKNOWN", 404)
+    assert requests.head(f"{berth.url}/v2/team/app/manifests/-bad").status_code == 404
+    oci_error(requests.delete(f"{berth.url}/v2/team/app/manifests/-bad"), "MANIFEST_UNKNOWN", 404)
+    oci_error(put_manifest(berth.url, "team/app", "-bad", image(berth.url, "team/app")), "TAG_INVALID", 400)
+    # The conformance suite's malformed digest reference: an OCI error body with a 400.
+    oci_error(put_manifest(berth.url, "team/app", "sha256:totallywrong", b"blablabla"), "DIGEST_INVALID", 400)
 
 
 def test_delete_by_digest_removes_tags(berth):

@@ -64,11 +64,11 @@ public struct RegistryAPI: HTTPResponder {
         case (.tags(let name), .GET):
             return try await tags(name, query, request)
         case (.manifest(let name, let reference), .GET), (.manifest(let name, let reference), .HEAD):
-            return try await getManifest(name, reference)
+            return try await getManifest(name, try reference.forReading())
         case (.manifest(let name, let reference), .PUT):
-            return try await putManifest(name, reference, request)
+            return try await putManifest(name, try reference.forWriting(), request)
         case (.manifest(let name, let reference), .DELETE):
-            try await registry.deleteManifest(name, reference)
+            try await registry.deleteManifest(name, try reference.forReading())
             return HTTPResponse(status: .accepted)
         case (.blob(let name, let digest), .GET), (.blob(let name, let digest), .HEAD):
             return try await getBlob(name, digest, request)

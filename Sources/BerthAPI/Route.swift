@@ -6,7 +6,7 @@ public enum Route: Equatable, Sendable {
     case base
     case catalog
     case tags(RepositoryName)
-    case manifest(RepositoryName, Reference)
+    case manifest(RepositoryName, ManifestReference)
     case blob(RepositoryName, Digest)
     case uploads(RepositoryName)
     case upload(RepositoryName, UploadIDText)
@@ -47,13 +47,50 @@ public enum Route: Equatable, Sendable {
         } else if n >= 4, parts[n - 3] == "blobs", parts[n - 2] == "uploads" {
             self = .upload(try name(n - 3), UploadIDText(value: parts[n - 1].percentDecoded()))
         } else if n >= 3, parts[n - 2] == "manifests" {
-            self = .manifest(try name(n - 2), try Reference(parsing: parts[n - 1].percentDecoded()))
+            self = .manifest(try name(n - 2), try ManifestReference(parts[n - 1].percentDecoded()))
         } else if n >= 3, parts[n - 2] == "blobs" {
             self = .blob(try name(n - 2), try Digest(parsing: parts[n - 1].percentDecoded()))
         } else if n >= 3, parts[n - 2] == "referrers" {
             self = .referrers(try name(n - 2), try Digest(parsing: parts[n - 1].percentDecoded()))
         } else {
             return nil
+        }
+    }
+}
+
+/// The reference of a manifest path. Text that is neither a digest nor a valid tag names no
+/// manifest: reads of it answer `404 MANIFEST_UNKNOWN` (as clients and the conformance suite
+/// expect of e.g. `.INVALID_MANIFEST_NAME`), a push to it `400 TAG_INVALID`.
+public enum ManifestReference: Equatable, Sendable {
+    case valid(Reference)
+    case invalidTag(String)
+
+    /// A malformed digest (the text has a `:`) is still `400 DIGEST_INVALID`.
+    init(_ text: String) throws(RegistryError) {
+        if text.contains(":") {
+            self = .valid(.digest(try Digest(parsing: text)))
+        } else if let tag = try? Tag(text) {
+            self = .valid(.tag(tag))
+        } else {
+            self = .invalidTag(text)
+        }
+    }
+
+    func forReading() throws(RegistryError) -> Reference {
+        switch self {
+        case .valid(let reference):
+            return reference
+        case .invalidTag(let text):
+            throw RegistryError(
+                .manifestUnknown, "manifest unknown: \"\(text.prefix(140))\" is not a valid tag",
+                detail: ["Tag": String(text.prefix(140))])
+        }
+    }
+
+    func forWriting() throws(RegistryError) -> Reference {
+        switch self {
+        case .valid(let reference): reference
+        case .invalidTag(let text): .tag(try Tag(text))
         }
     }
 }

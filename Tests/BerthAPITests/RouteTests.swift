@@ -11,8 +11,8 @@ import Testing
         #expect(try Route(path: "/v2") == .base)
         #expect(try Route(path: "/v2/_catalog") == .catalog)
         #expect(try Route(path: "/v2/a/blobs/b/tags/list") == .tags(name))
-        #expect(try Route(path: "/v2/a/blobs/b/manifests/latest") == .manifest(name, .tag(try Tag("latest"))))
-        #expect(try Route(path: "/v2/a/blobs/b/manifests/\(digest)") == .manifest(name, .digest(try Digest(parsing: digest))))
+        #expect(try Route(path: "/v2/a/blobs/b/manifests/latest") == .manifest(name, .valid(.tag(try Tag("latest")))))
+        #expect(try Route(path: "/v2/a/blobs/b/manifests/\(digest)") == .manifest(name, .valid(.digest(try Digest(parsing: digest)))))
         #expect(try Route(path: "/v2/a/blobs/b/blobs/\(digest)") == .blob(name, try Digest(parsing: digest)))
         #expect(try Route(path: "/v2/a/blobs/b/blobs/uploads/") == .uploads(name))
         #expect(try Route(path: "/v2/a/blobs/b/blobs/uploads") == .uploads(name))
@@ -31,8 +31,28 @@ import Testing
     @Test func badPartsAreOCIErrors() {
         #expect(throws: RegistryError.self) { try Route(path: "/v2/A/tags/list") }
         #expect(throws: RegistryError.self) { try Route(path: "/v2/a/blobs/sha256:1") }
-        #expect(throws: RegistryError.self) { try Route(path: "/v2/a/manifests/-x") }
+        #expect(throws: RegistryError.self) { try Route(path: "/v2/a/manifests/sha256:x") }
         #expect(throws: RegistryError.self) { try Route(path: "/v2//tags/list") }
+    }
+
+    /// What cannot be a tag is an unknown manifest to a reader, an invalid tag to a writer.
+    @Test func invalidTags() throws {
+        let route = try Route(path: "/v2/a/manifests/.INVALID_MANIFEST_NAME")
+        guard case .manifest(_, let reference) = route else {
+            Issue.record("not a manifest route")
+            return
+        }
+        #expect(reference == .invalidTag(".INVALID_MANIFEST_NAME"))
+        do {
+            _ = try reference.forReading()
+        } catch {
+            #expect(error.code == .manifestUnknown && error.status == 404)
+        }
+        do {
+            _ = try reference.forWriting()
+        } catch {
+            #expect(error.code == .tagInvalid && error.status == 400)
+        }
     }
 
     @Test func queryDecoding() {
