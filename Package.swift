@@ -108,6 +108,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BerthHTTPTests",
+            dependencies: [
+                "BerthHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BerthAPITests",
             dependencies: ["BerthAPI", "OCI"],
             swiftSettings: swiftSettings

@@ -174,3 +174,22 @@ def test_expect_100_continue_refused_early(berth):
     assert out.startswith(b"HTTP/1.1 400"), out
     s.close()
     still_serving(berth)
+
+
+def test_client_that_stops_reading_is_dropped(start_berth):
+    b = start_berth({"http": {"idletimeout": "1s"}})
+    size = 64 << 20
+    d = push_blob(b.url, "team/app", b"\0" * size)
+    s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    s.sendall(f"GET /v2/team/app/blobs/{d} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    time.sleep(4)  # read nothing: the server's writes stall
+    received = 0
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        received += len(chunk)
+    s.close()
+    assert received < size, "the server kept a stalled connection open"
+    still_serving(b)

@@ -180,3 +180,67 @@ def test_containerd_ns_parameter_is_ignored(berth):
     put_manifest(berth.url, "library/alpine", "3", body)
     r = requests.head(f"{berth.url}/v2/library/alpine/manifests/3?ns=docker.io")
     assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == digest(body)
+
+
+class PatternBody:
+    """A large request body generated on the fly (never held in memory), with a known length."""
+
+    def __init__(self, size, chunk=1 << 20):
+        self.size, self.chunk, self.sent = size, chunk, 0
+        self.hash = __import__("hashlib").sha256()
+        self.block = bytes(range(256)) * (chunk // 256)
+
+    def __len__(self):
+        return self.size - self.sent
+
+    def read(self, n=-1):
+        if self.sent >= self.size:
+            return b""
+        n = min(self.chunk if n is None or n < 0 else min(n, self.chunk), self.size - self.sent)
+        data = self.block[:n] if (self.sent // self.chunk) % 2 == 0 else self.block[::-1][:n]
+        self.sent += n
+        self.hash.update(data)
+        return data
+
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_gigabyte_push_and_pull_in_bounded_memory(berth):
+    size = 1 << 30
+    # Streamed (chunked) PATCH, then a monolithic PUT with Content-Length: neither is buffered.
+    body = PatternBody(size)
+    loc = requests.post(f"{berth.url}/v2/team/big/blobs/uploads/").headers["Location"]
+    r = requests.patch(absolute(berth.url, loc), data=iter(lambda: body.read(1 << 20), b""))
+    assert r.status_code == 202 and r.headers["Range"] == f"0-{size - 1}"
+    d = "sha256:" + body.hash.hexdigest()
+    assert requests.put(absolute(berth.url, r.headers["Location"]), params={"digest": d}).status_code == 201
+    body2 = PatternBody(size)
+    loc = requests.post(f"{berth.url}/v2/team/big2/blobs/uploads/").headers["Location"]
+    r = requests.put(absolute(berth.url, loc), params={"digest": d}, data=body2)
+    assert r.status_code == 201, r.text
+
+    errors = []
+
+    def pull():
+        h = __import__("hashlib").sha256()
+        with requests.get(f"{berth.url}/v2/team/big/blobs/{d}", stream=True) as resp:
+            for chunk in resp.iter_content(1 << 20):
+                h.update(chunk)
+        if "sha256:" + h.hexdigest() != d:
+            errors.append("digest mismatch")
+
+    threads = [threading.Thread(target=pull) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    peak = peak_rss_mib(berth.proc.pid)
+    print(f"peak RSS {peak:.0f} MiB")
+    assert peak < 200, f"berth peaked at {peak:.0f} MiB while moving 6 GiB"
