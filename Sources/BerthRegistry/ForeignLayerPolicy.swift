@@ -11,16 +11,6 @@ public struct ForeignLayerPolicy: Sendable {
         self.deny = deny
     }
 
-    /// Checks that the patterns compile; the error names the bad one.
-    public static func check(_ pattern: String) -> String? {
-        do {
-            _ = try NSRegularExpression(pattern: pattern)
-            return nil
-        } catch {
-            return "invalid regular expression \(pattern)"
-        }
-    }
-
     func permits(_ url: String) -> Bool {
         let allowed = allow.isEmpty || allow.contains { Self.matches($0, url) }
         return allowed && !deny.contains { Self.matches($0, url) }

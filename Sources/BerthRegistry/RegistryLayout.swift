@@ -1,3 +1,4 @@
+internal import Foundation
 public import OCI
 
 /// registry:2's storage layout, written down once. Every path Berth reads or writes is made here,
@@ -85,7 +86,7 @@ public struct UploadID: Hashable, Sendable, CustomStringConvertible {
 
     public static func random() -> UploadID {
         // The alphabet and length always satisfy the parser.
-        try! UploadID(UUIDString.random().lowercased())
+        try! UploadID(UUID().uuidString.lowercased())
     }
 
     public var description: String { value }

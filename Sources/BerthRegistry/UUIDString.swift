@@ -1,5 +1,0 @@
-internal import Foundation
-
-enum UUIDString {
-    static func random() -> String { UUID().uuidString }
-}
