@@ -193,3 +193,28 @@ def test_client_that_stops_reading_is_dropped(start_berth):
     s.close()
     assert received < size, "the server kept a stalled connection open"
     still_serving(b)
+
+
+def test_trickling_headers_are_cut_off(start_berth):
+    b = start_berth({"http": {"idletimeout": "2s"}})
+    s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+    started = time.time()
+    closed = False
+    for byte in b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+        try:
+            s.sendall(bytes([byte]))  # one byte every half second: never idle, never done
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.5)
+        if time.time() - started > 6:
+            break
+    if not closed:
+        s.settimeout(1)
+        try:
+            closed = s.recv(100) == b""
+        except OSError:
+            closed = True
+    s.close()
+    assert closed and time.time() - started < 6
+    still_serving(b)

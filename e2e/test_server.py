@@ -244,3 +244,54 @@ def test_gigabyte_push_and_pull_in_bounded_memory(berth):
     peak = peak_rss_mib(berth.proc.pid)
     print(f"peak RSS {peak:.0f} MiB")
     assert peak < 200, f"berth peaked at {peak:.0f} MiB while moving 6 GiB"
+
+
+def test_upload_purging(start_berth):
+    purge = {"enabled": True, "age": "2s", "interval": "1s"}
+    b = start_berth({"storage": {"maintenance": {"uploadpurging": purge}}})
+    old = absolute(b.url, requests.post(f"{b.url}/v2/team/app/blobs/uploads/").headers["Location"])
+    requests.patch(old, data=b"abandoned")
+    time.sleep(4)
+    fresh = absolute(b.url, requests.post(f"{b.url}/v2/team/app/blobs/uploads/").headers["Location"])
+    oci_error(requests.get(old), "BLOB_UPLOAD_UNKNOWN", 404)
+    assert requests.get(fresh).status_code == 204
+    assert "purged 1 upload(s)" in b.logs()
+
+
+def test_upload_purging_dry_run_and_disabled(start_berth):
+    dry = start_berth({"storage": {"maintenance": {"uploadpurging": {"enabled": True, "age": "1s", "interval": "1s",
+                                                                     "dryrun": True}}}})
+    off = start_berth({"storage": {"maintenance": {"uploadpurging": {"enabled": False, "age": "1s",
+                                                                     "interval": "1s"}}}})
+    kept = [absolute(b.url, requests.post(f"{b.url}/v2/team/app/blobs/uploads/").headers["Location"])
+            for b in (dry, off)]
+    time.sleep(3.5)
+    assert [requests.get(u).status_code for u in kept] == [204, 204]
+    assert "would purge" in dry.logs()
+
+
+def test_tls_client_certificates(start_berth, tmp_path):
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+        "-subj", "/CN=berth test ca")
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.pem", "-days", "1",
+        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=ci")
+    run("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "client.pem", "-days", "1")
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rogue.key", "-out", "rogue.pem", "-days", "1",
+        "-subj", "/CN=rogue")
+    t = str(tmp_path)
+    b = start_berth({"http": {"tls": {"certificate": f"{t}/server.pem", "key": f"{t}/server.key",
+                                      "clientcas": [f"{t}/ca.pem"]}}})
+    ok = requests.get(f"{b.url}/v2/", verify=f"{t}/server.pem", cert=(f"{t}/client.pem", f"{t}/client.key"))
+    assert ok.status_code == 200
+    for cert in (None, (f"{t}/rogue.pem", f"{t}/rogue.key")):
+        try:
+            r = requests.get(f"{b.url}/v2/", verify=f"{t}/server.pem", cert=cert)
+            refused = False, r.status_code
+        except requests.exceptions.RequestException:
+            refused = True
+        assert refused is True

@@ -7,7 +7,9 @@ internal import NIOHTTP1
 ///   when no response is under way, then the connection is closed;
 /// - idle timeouts apply by phase: while waiting for a request or reading its body, a client
 ///   that sends nothing for the read timeout is dropped; while a response is being sent, a
-///   client that takes nothing for the write timeout is dropped. A slow handler is not.
+///   client that takes nothing for the write timeout is dropped. A slow handler is not;
+/// - a request head must arrive whole within the head timeout of the connection opening or of
+///   the previous response, so a client trickling header bytes cannot hold a connection.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -16,6 +18,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let errorBody: @Sendable (Int, String) -> (contentType: String, body: String)
     private let extraHeaders: [(String, String)]
+    private let headTimeout: TimeAmount
+    private var headDeadline: Scheduled<Void>?
     /// A request head arrived and its response has not ended.
     private var exchangeOpen = false
     /// The open exchange's request has been read to its end: now the server is responding.
@@ -30,16 +34,32 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(
         errorBody: @escaping @Sendable (Int, String) -> (contentType: String, body: String),
-        extraHeaders: [(String, String)]
+        extraHeaders: [(String, String)], headTimeout: TimeAmount
     ) {
         self.errorBody = errorBody
         self.extraHeaders = extraHeaders
+        self.headTimeout = headTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        armHeadDeadline(context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        headDeadline?.cancel()
+    }
+
+    private func armHeadDeadline(_ context: ChannelHandlerContext) {
+        headDeadline?.cancel()
+        let channel = context.channel
+        headDeadline = context.eventLoop.scheduleTask(in: headTimeout) { channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if lingering { return }
         switch unwrapInboundIn(data) {
         case .head:
+            headDeadline?.cancel()
             exchangeOpen = true
             requestEnded = false
         case .body:
@@ -61,6 +81,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             responseOpen = false
             exchangeOpen = false
+            armHeadDeadline(context)
         }
         context.write(data, promise: promise)
     }

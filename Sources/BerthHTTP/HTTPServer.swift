@@ -74,7 +74,9 @@ public struct HTTPServer: Service {
             withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: true,
             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
         try pipeline.addHandler(
-            ConnectionGuard(errorBody: configuration.errorBody, extraHeaders: configuration.extraHeaders))
+            ConnectionGuard(
+                errorBody: configuration.errorBody, extraHeaders: configuration.extraHeaders,
+                headTimeout: configuration.idleTimeout))
         return try NIOAsyncChannel(
             wrappingChannelSynchronously: channel,
             configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))

@@ -42,14 +42,20 @@ struct Serve: AsyncParsableCommand {
         for warning in loaded.warnings { logger.warning("\(warning)") }
 
         let server: HTTPServer
+        let registry: Registry
         do {
-            server = try makeServer(configuration, logger: logger, source: loaded.source)
+            (server, registry) = try makeServer(configuration, logger: logger, source: loaded.source)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if configuration.storage.uploadPurging.enabled && !configuration.storage.readOnly {
+            services.append(
+                .init(service: UploadPurger(registry: registry, settings: configuration.storage.uploadPurging, logger: logger)))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: server)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger)
@@ -65,7 +71,9 @@ struct Serve: AsyncParsableCommand {
         logger.info("berth stopped")
     }
 
-    private func makeServer(_ configuration: Configuration, logger: Logger, source: String) throws -> HTTPServer {
+    private func makeServer(_ configuration: Configuration, logger: Logger, source: String) throws
+        -> (HTTPServer, Registry)
+    {
         let root = URL(fileURLWithPath: configuration.storage.rootDirectory).standardizedFileURL.path
         do {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -99,7 +107,7 @@ struct Serve: AsyncParsableCommand {
         }
         let scheme = http.tls == nil ? "http" : "https"
         let accessLogger = Logger(label: "berth.access")
-        return HTTPServer(configuration: http, responder: api, logger: accessLogger) { address in
+        let server = HTTPServer(configuration: http, responder: api, logger: accessLogger) { address in
             logger.info(
                 "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
                 metadata: [
@@ -107,5 +115,6 @@ struct Serve: AsyncParsableCommand {
                     "delete": "\(configuration.storage.deleteEnabled)", "readonly": "\(configuration.storage.readOnly)",
                 ])
         }
+        return (server, registry)
     }
 }
