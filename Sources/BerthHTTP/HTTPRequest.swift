@@ -34,8 +34,6 @@ public enum RequestBodyError: Error, Sendable {
     /// The connection ended before the body did (fewer bytes than `Content-Length`, or a
     /// chunked body without its last chunk).
     case truncated
-    /// The body was read already.
-    case consumed
 }
 
 /// The request body as an `AsyncSequence` of buffers straight from the connection, with the

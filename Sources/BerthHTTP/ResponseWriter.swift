@@ -33,8 +33,11 @@ struct ResponseWriter {
             try await writeParts([.head(head), .body(.byteBuffer(buffer)), .end(nil)])
             return Int64(buffer.readableBytes)
         case .file(let path, let offset, let length):
+            // Open before the head goes out, so a vanished file fails the request, not the stream.
+            let handle = try await open(path)
+            defer { try? handle.close() }
             channel.write(HTTPServerResponsePart.head(head), promise: nil)
-            let sent = try await writeFile(path: path, offset: offset, length: length)
+            let sent = try await writeFile(handle, offset: offset, length: length)
             try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
             return sent
         case .stream(_, let next):
@@ -67,14 +70,16 @@ struct ResponseWriter {
         return sent
     }
 
-    private func writeFile(path: String, offset: Int64, length: Int64) async throws -> Int64 {
+    private func open(_ path: String) async throws -> NIOFileHandle {
         let fd = try await NIOThreadPool.singleton.runIfActive { () throws -> CInt in
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "open") }
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "open \(path)") }
             return fd
         }
-        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
-        defer { try? handle.close() }
+        return NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+    }
+
+    private func writeFile(_ handle: NIOFileHandle, offset: Int64, length: Int64) async throws -> Int64 {
         if !isTLS {
             // Plain TCP: the kernel copies page cache to socket (sendfile); we only wait for it.
             var position = offset
