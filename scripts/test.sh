@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
 
+echo "== format (swift format with .swift-format; fix with: swift format format -i -r Sources Tests)"
+swift format lint --strict --recursive Sources Tests Package.swift
+
 echo "== build"
 swift build --build-tests
 

@@ -1,6 +1,6 @@
-internal import Foundation
 internal import BerthHTTP
 internal import BerthStorage
+internal import Foundation
 internal import Logging
 internal import NIOCore
 internal import NIOHTTP1
@@ -21,7 +21,9 @@ enum ErrorResponse {
     static func body(_ error: RegistryError) -> String {
         var entry: [String: Any] = ["code": error.code.rawValue, "message": error.message]
         if !error.detail.isEmpty { entry["detail"] = error.detail }
-        let data = (try? JSONSerialization.data(withJSONObject: ["errors": [entry]], options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(
+                withJSONObject: ["errors": [entry]], options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 

@@ -20,7 +20,9 @@ extension RegistryAPI {
     }
 
     /// `PUT /v2/<name>/manifests/<reference>`.
-    func putManifest(_ name: RepositoryName, _ reference: Reference, _ request: HTTPRequest) async throws
+    func putManifest(
+        _ name: RepositoryName, _ reference: Reference, _ request: HTTPRequest
+    ) async throws
         -> HTTPResponse
     {
         let limit = Manifest.maximumSize

@@ -52,7 +52,9 @@ public struct RegistryAPI: HTTPResponder {
         }
     }
 
-    private func dispatch(_ route: Route, _ query: [String: String], _ request: HTTPRequest) async throws
+    private func dispatch(
+        _ route: Route, _ query: [String: String], _ request: HTTPRequest
+    ) async throws
         -> HTTPResponse
     {
         let method = request.method

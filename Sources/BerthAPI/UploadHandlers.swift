@@ -7,7 +7,9 @@ internal import OCI
 extension RegistryAPI {
     /// `POST /v2/<name>/blobs/uploads/`: a mount (`mount`, `from`), a single-request upload
     /// (`digest` with the body, answered 201 as the spec allows), or the start of an upload (202).
-    func startUpload(_ name: RepositoryName, _ query: [String: String], _ request: HTTPRequest) async throws
+    func startUpload(
+        _ name: RepositoryName, _ query: [String: String], _ request: HTTPRequest
+    ) async throws
         -> HTTPResponse
     {
         if let mount = query["mount"] {
@@ -47,7 +49,9 @@ extension RegistryAPI {
     }
 
     /// `PUT …?digest=`: the last chunk (optional) and the digest the upload must have.
-    func finishUpload(_ name: RepositoryName, _ id: UploadID, _ query: [String: String], _ request: HTTPRequest)
+    func finishUpload(
+        _ name: RepositoryName, _ id: UploadID, _ query: [String: String], _ request: HTTPRequest
+    )
         async throws -> HTTPResponse
     {
         guard let digestText = query["digest"] else {
@@ -72,7 +76,8 @@ extension RegistryAPI {
         let range = try ChunkRange.parse(header)
         if let length = request.contentLength, length != range.end - range.start + 1 {
             throw RegistryError(
-                .sizeInvalid, "Content-Range \(header) covers \(range.end - range.start + 1) bytes but Content-Length is \(length)")
+                .sizeInvalid,
+                "Content-Range \(header) covers \(range.end - range.start + 1) bytes but Content-Length is \(length)")
         }
         return range.start
     }

@@ -40,7 +40,9 @@ final class ConfigReader {
     func int(_ path: String, range: ClosedRange<Int>) throws -> Int? {
         guard let text = try string(path) else { return nil }
         guard let number = Int(text), range.contains(number) else {
-            throw ConfigError(key: path, message: "must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
+            throw ConfigError(
+                key: path,
+                message: "must be a whole number from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
         }
         return number
     }
@@ -96,7 +98,9 @@ final class ConfigReader {
         case .scalar(let text): return [text]
         case .list(let items):
             return try items.map {
-                guard case .scalar(let text) = $0 else { throw ConfigError(key: path, message: "must be a list of strings") }
+                guard case .scalar(let text) = $0 else {
+                    throw ConfigError(key: path, message: "must be a list of strings")
+                }
                 return text
             }
         default: throw ConfigError(key: path, message: "must be a list of strings")

@@ -40,7 +40,8 @@ public enum ConfigurationLoader {
         try refuseUnsupported(reader)
 
         if let version = try reader.string("version"), version != "0.1" {
-            throw ConfigError(key: "version", message: "must be 0.1 (registry:2's configuration version), not \(version)")
+            throw ConfigError(
+                key: "version", message: "must be 0.1 (registry:2's configuration version), not \(version)")
         }
 
         guard let root = try reader.string("storage.filesystem.rootdirectory"), !root.isEmpty else {
@@ -55,7 +56,8 @@ public enum ConfigurationLoader {
         if let enabled = try reader.bool("storage.maintenance.uploadpurging.enabled") {
             config.storage.uploadPurging.enabled = enabled
         }
-        config.storage.uploadPurging.age = try reader.duration("storage.maintenance.uploadpurging.age") ?? config.storage.uploadPurging.age
+        config.storage.uploadPurging.age =
+            try reader.duration("storage.maintenance.uploadpurging.age") ?? config.storage.uploadPurging.age
         config.storage.uploadPurging.interval =
             try reader.duration("storage.maintenance.uploadpurging.interval") ?? config.storage.uploadPurging.interval
         config.storage.uploadPurging.dryRun = try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
@@ -82,12 +84,18 @@ public enum ConfigurationLoader {
     /// quietly change behaviour (no auth, no mirroring), so Berth refuses to start.
     static func refuseUnsupported(_ reader: ConfigReader) throws {
         let unsupported: [(String, String)] = [
-            ("auth", "authentication is not supported yet; remove the auth section or put Berth behind an authenticating proxy"),
+            (
+                "auth",
+                "authentication is not supported yet; remove the auth section or put Berth behind an authenticating proxy"
+            ),
             ("proxy", "pull-through mirroring is not supported yet"),
             ("redis", "the Redis cache is not supported yet"),
             ("notifications", "notifications (webhooks) are not supported yet"),
             ("middleware", "storage and registry middleware are not supported yet"),
-            ("http.tls.letsencrypt", "Let's Encrypt certificates are not supported yet; give http.tls.certificate and key"),
+            (
+                "http.tls.letsencrypt",
+                "Let's Encrypt certificates are not supported yet; give http.tls.certificate and key"
+            ),
             ("http.net", "only tcp listeners are supported"),
         ]
         for (key, message) in unsupported where reader.has(key) {
@@ -95,7 +103,8 @@ public enum ConfigurationLoader {
             throw ConfigError(key: key, message: message)
         }
         if try reader.bool("compatibility.schema1.enabled") == true {
-            throw ConfigError(key: "compatibility.schema1.enabled", message: "Docker schema1 manifests are not supported")
+            throw ConfigError(
+                key: "compatibility.schema1.enabled", message: "Docker schema1 manifests are not supported")
         }
         for driver in try reader.keys("storage") {
             let known = ["filesystem", "delete", "redirect", "maintenance", "cache"]
@@ -185,7 +194,8 @@ public enum ConfigurationLoader {
         config.validation.urlsDeny = try reader.strings("validation.manifests.urls.deny") ?? []
         for (key, patterns) in [("allow", config.validation.urlsAllow), ("deny", config.validation.urlsDeny)] {
             for pattern in patterns where (try? NSRegularExpression(pattern: pattern)) == nil {
-                throw ConfigError(key: "validation.manifests.urls.\(key)", message: "invalid regular expression \(pattern)")
+                throw ConfigError(
+                    key: "validation.manifests.urls.\(key)", message: "invalid regular expression \(pattern)")
             }
         }
     }

@@ -119,7 +119,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             headers.replaceOrAdd(name: "Content-Type", value: contentType)
             headers.replaceOrAdd(name: "Content-Length", value: String(buffer.readableBytes))
             headers.replaceOrAdd(name: "Connection", value: "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             lingering = true

@@ -84,8 +84,10 @@ struct HTTPConnection {
 
         var response: HTTPResponse
         if head.uri.utf8.count > configuration.maxURLBytes {
-            let (type, text) = configuration.errorBody(414, "request URL is longer than \(configuration.maxURLBytes) bytes")
-            response = HTTPResponse(status: .uriTooLong, headers: ["Content-Type": type], body: .bytes(ByteBuffer(string: text)))
+            let (type, text) = configuration.errorBody(
+                414, "request URL is longer than \(configuration.maxURLBytes) bytes")
+            response = HTTPResponse(
+                status: .uriTooLong, headers: ["Content-Type": type], body: .bytes(ByteBuffer(string: text)))
         } else {
             response = await responder.respond(to: request)
         }
@@ -93,7 +95,9 @@ struct HTTPConnection {
         // A client still waiting for 100 Continue may or may not send its body now; a body
         // larger than we care to discard is not worth reading. Either way: close after this one.
         var keepAlive = head.isKeepAlive
-        if !body.isFinished, body.continuePending || (body.contentLengthRemaining(head) ?? Int64.max) > Self.maxDrainBytes {
+        if !body.isFinished,
+            body.continuePending || (body.contentLengthRemaining(head) ?? Int64.max) > Self.maxDrainBytes
+        {
             keepAlive = false
         }
         let responseHead = makeHead(for: response, request: head, keepAlive: keepAlive)
@@ -103,7 +107,8 @@ struct HTTPConnection {
             sent = try await writer.write(head: responseHead, body: response.body)
         } catch {
             // Clients hang up as soon as they have what they wanted; only other failures are news.
-            let clientGone = error is ChannelError || (error as? IOError).map { [EPIPE, ECONNRESET].contains($0.errnoCode) } == true
+            let clientGone =
+                error is ChannelError || (error as? IOError).map { [EPIPE, ECONNRESET].contains($0.errnoCode) } == true
             logger.log(
                 level: clientGone ? .debug : .warning, "response failed",
                 metadata: ["request_id": "\(request.id)", "path": "\(head.uri)", "error": "\(error)"])

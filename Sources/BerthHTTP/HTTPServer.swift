@@ -34,7 +34,10 @@ public struct HTTPServer: Service {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 8)
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024))
+            .childChannelOption(
+                .recvAllocator,
+                value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024)
+            )
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configurePipeline(channel, configuration)
@@ -57,7 +60,9 @@ public struct HTTPServer: Service {
         }
     }
 
-    static func configurePipeline(_ channel: any Channel, _ configuration: HTTPServerConfiguration) throws
+    static func configurePipeline(
+        _ channel: any Channel, _ configuration: HTTPServerConfiguration
+    ) throws
         -> NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
     {
         let pipeline = channel.pipeline.syncOperations

@@ -49,7 +49,9 @@ extension Registry {
 
     /// Links a blob that exists in `source` (or, without a source, anywhere in the registry) into
     /// `name`. Returns nil when there is nothing to mount, and the client should upload instead.
-    public func mountBlob(_ name: RepositoryName, _ digest: Digest, from source: RepositoryName?) async throws
+    public func mountBlob(
+        _ name: RepositoryName, _ digest: Digest, from source: RepositoryName?
+    ) async throws
         -> BlobInfo?
     {
         try requireWritable()

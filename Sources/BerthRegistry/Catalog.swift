@@ -22,7 +22,9 @@ extension Registry {
         return found
     }
 
-    private func walk(_ directory: String, prefix: String, into found: inout [(name: String, children: [String])])
+    private func walk(
+        _ directory: String, prefix: String, into found: inout [(name: String, children: [String])]
+    )
         async throws
     {
         let children = try await listIfPresent(directory)

@@ -1,6 +1,6 @@
+internal import BerthStorage
 internal import Foundation
 public import OCI
-internal import BerthStorage
 
 /// A manifest as stored: its bytes as pushed, the digest they hash to, and their media type.
 public struct StoredManifest: Sendable {
@@ -21,7 +21,8 @@ extension Registry {
         switch reference {
         case .tag(let tag):
             guard let digest = try await readLink(layout.tagCurrentLink(name, tag)) else {
-                throw RegistryError(.manifestUnknown, "manifest unknown: no tag \(tag) in \(name)", detail: ["Tag": tag.value])
+                throw RegistryError(
+                    .manifestUnknown, "manifest unknown: no tag \(tag) in \(name)", detail: ["Tag": tag.value])
             }
             return digest
         case .digest(let digest):
@@ -108,7 +109,8 @@ extension Registry {
                 if let urls = descriptor.urls, !urls.isEmpty {
                     for url in urls where !options.foreignLayerURLs.permits(url) {
                         throw RegistryError(
-                            .manifestInvalid, "layer \(digest) has URL \(url), which validation.manifests.urls does not permit")
+                            .manifestInvalid,
+                            "layer \(digest) has URL \(url), which validation.manifests.urls does not permit")
                     }
                     continue
                 }

@@ -3,7 +3,9 @@ public import OCI
 extension Registry {
     /// Descriptors of the manifests in the repository whose `subject` is `digest`, optionally
     /// only those of one artifact type. An unknown subject has no referrers (an empty list).
-    public func referrers(_ name: RepositoryName, of digest: Digest, artifactType: String? = nil) async throws
+    public func referrers(
+        _ name: RepositoryName, of digest: Digest, artifactType: String? = nil
+    ) async throws
         -> [Descriptor]
     {
         var result: [Descriptor] = []

@@ -12,7 +12,8 @@ extension Registry {
     /// Throws `NAME_UNKNOWN` for a repository that does not exist.
     public func tags(_ name: RepositoryName, after last: String? = nil, limit: Int? = nil) async throws -> [String] {
         guard try await repositoryExists(name) else {
-            throw RegistryError(.nameUnknown, "repository \(name) is not known to the registry", detail: ["name": name.value])
+            throw RegistryError(
+                .nameUnknown, "repository \(name) is not known to the registry", detail: ["name": name.value])
         }
         var tags: [String] = []
         for candidate in try await listIfPresent(layout.tags(name)).sorted() {

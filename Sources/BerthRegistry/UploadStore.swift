@@ -1,7 +1,7 @@
+internal import BerthStorage
 internal import Foundation
 public import NIOCore
 public import OCI
-internal import BerthStorage
 
 /// Uploads: data goes to `_uploads/<id>/data`, hashed on the way, and becomes a blob only when
 /// its digest matches the one the client names (house rule 2). Everything about an upload is in

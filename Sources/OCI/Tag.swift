@@ -8,7 +8,8 @@ public struct Tag: Hashable, Sendable, CustomStringConvertible, Comparable {
             bytes.dropFirst().allSatisfy({ Self.isWordByte($0) || $0 == 0x2e || $0 == 0x2d })
         else {
             throw RegistryError(
-                .tagInvalid, "invalid tag \"\(text.prefix(140))\": up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'",
+                .tagInvalid,
+                "invalid tag \"\(text.prefix(140))\": up to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'",
                 detail: ["tag": String(text.prefix(140))])
         }
         value = text

@@ -31,7 +31,9 @@ struct BerthLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         let time = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        var pairs: [(String, String)] = [("time", time), ("level", Self.levelName(event.level)), ("msg", "\(event.message)")]
+        var pairs: [(String, String)] = [
+            ("time", time), ("level", Self.levelName(event.level)), ("msg", "\(event.message)"),
+        ]
         pairs.append(contentsOf: fields)
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         for key in merged.keys.sorted() { pairs.append((key, "\(merged[key]!)")) }
@@ -42,7 +44,9 @@ struct BerthLogHandler: LogHandler {
         case .json, .logstash:
             var object: [String: String] = [:]
             for (key, value) in pairs { object[key] = value }
-            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            let data =
+                (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+                ?? Data()
             line = String(decoding: data, as: UTF8.self)
         }
         FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -52,7 +52,9 @@ struct Serve: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         if configuration.storage.uploadPurging.enabled && !configuration.storage.readOnly {
             services.append(
-                .init(service: UploadPurger(registry: registry, settings: configuration.storage.uploadPurging, logger: logger)))
+                .init(
+                    service: UploadPurger(
+                        registry: registry, settings: configuration.storage.uploadPurging, logger: logger)))
         }
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,
@@ -71,14 +73,18 @@ struct Serve: AsyncParsableCommand {
         logger.info("berth stopped")
     }
 
-    private func makeServer(_ configuration: Configuration, logger: Logger, source: String) throws
+    private func makeServer(
+        _ configuration: Configuration, logger: Logger, source: String
+    ) throws
         -> (HTTPServer, Registry)
     {
         let root = URL(fileURLWithPath: configuration.storage.rootDirectory).standardizedFileURL.path
         do {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         } catch {
-            throw ConfigError(key: "storage.filesystem.rootdirectory", message: "cannot create \(root): \(error.localizedDescription)")
+            throw ConfigError(
+                key: "storage.filesystem.rootdirectory", message: "cannot create \(root): \(error.localizedDescription)"
+            )
         }
         var options = Registry.Options()
         options.deleteEnabled = configuration.storage.deleteEnabled

@@ -5,9 +5,12 @@ import NIOSSL
 enum TLSContext {
     static func make(_ tls: Configuration.TLS) throws -> NIOSSLContext {
         do {
-            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map {
+                NIOSSLCertificateSource.certificate($0)
+            }
             let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = tls.minimumTLS == "tls1.3" ? .tlsv13 : .tlsv12
             if !tls.clientCAs.isEmpty {
                 let roots = try tls.clientCAs.flatMap { try NIOSSLCertificate.fromPEMFile($0) }
@@ -16,7 +19,8 @@ enum TLSContext {
             }
             return try NIOSSLContext(configuration: configuration)
         } catch {
-            throw ConfigError(key: "http.tls", message: "cannot load certificate \(tls.certificate) / key \(tls.key): \(error)")
+            throw ConfigError(
+                key: "http.tls", message: "cannot load certificate \(tls.certificate) / key \(tls.key): \(error)")
         }
     }
 }

@@ -1,6 +1,7 @@
-@testable import BerthAPI
 import OCI
 import Testing
+
+@testable import BerthAPI
 
 @Suite struct RouteTests {
     let digest = "sha256:" + String(repeating: "a", count: 64)
@@ -12,7 +13,9 @@ import Testing
         #expect(try Route(path: "/v2/_catalog") == .catalog)
         #expect(try Route(path: "/v2/a/blobs/b/tags/list") == .tags(name))
         #expect(try Route(path: "/v2/a/blobs/b/manifests/latest") == .manifest(name, .valid(.tag(try Tag("latest")))))
-        #expect(try Route(path: "/v2/a/blobs/b/manifests/\(digest)") == .manifest(name, .valid(.digest(try Digest(parsing: digest)))))
+        #expect(
+            try Route(path: "/v2/a/blobs/b/manifests/\(digest)")
+                == .manifest(name, .valid(.digest(try Digest(parsing: digest)))))
         #expect(try Route(path: "/v2/a/blobs/b/blobs/\(digest)") == .blob(name, try Digest(parsing: digest)))
         #expect(try Route(path: "/v2/a/blobs/b/blobs/uploads/") == .uploads(name))
         #expect(try Route(path: "/v2/a/blobs/b/blobs/uploads") == .uploads(name))

@@ -81,7 +81,8 @@ import Testing
 
     @Test func unknownKeysAreWarnings() throws {
         let loaded = try load("storage:\n  filesystem:\n    rootdirectory: /a\n    colour: red\nfoo: 1\n")
-        #expect(Set(loaded.warnings.map { $0.components(separatedBy: " ")[3] }) == ["storage.filesystem.colour", "foo"])
+        #expect(
+            Set(loaded.warnings.map { $0.components(separatedBy: " ")[3] }) == ["storage.filesystem.colour", "foo"])
     }
 
     @Test func invalidValuesNameTheirKey() {
@@ -92,14 +93,18 @@ import Testing
         #expect(error(root + "http:\n  host: registry.example.com\n")?.key == "http.host")
         #expect(error(root + "http:\n  tls:\n    certificate: /c\n")?.key == "http.tls.key")
         #expect(error(root + "log:\n  formatter: xml\n")?.key == "log.formatter")
-        #expect(error(root + "validation:\n  manifests:\n    urls:\n      allow: ['(']\n")?.key == "validation.manifests.urls.allow")
+        #expect(
+            error(root + "validation:\n  manifests:\n    urls:\n      allow: ['(']\n")?.key
+                == "validation.manifests.urls.allow")
         #expect(error("storage:\n  delete:\n    enabled: true\n")?.key == "storage")
     }
 
     @Test func laterSectionsAreRefusedNotIgnored() {
         let root = "storage:\n  filesystem:\n    rootdirectory: /a\n"
-        for section in ["auth:\n  token:\n    realm: x\n", "proxy:\n  remoteurl: https://x\n", "redis:\n  addr: x\n",
-                        "notifications:\n  endpoints: []\n"] {
+        for section in [
+            "auth:\n  token:\n    realm: x\n", "proxy:\n  remoteurl: https://x\n", "redis:\n  addr: x\n",
+            "notifications:\n  endpoints: []\n",
+        ] {
             #expect(error(root + section) != nil, "\(section)")
         }
         #expect(error("storage:\n  s3:\n    bucket: b\n")?.key == "storage.s3")
@@ -107,7 +112,8 @@ import Testing
     }
 
     @Test func durations() throws {
-        let c = try load("storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  draintimeout: 1m30s\n  idletimeout: 250ms\n")
+        let c = try load(
+            "storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  draintimeout: 1m30s\n  idletimeout: 250ms\n")
         #expect(c.configuration.http.drainTimeout == .seconds(90))
         #expect(c.configuration.http.idleTimeout == .milliseconds(250))
     }

@@ -98,9 +98,10 @@ final class ChunkIterator: @unchecked Sendable {
 
     @Test func expectContinue() async throws {
         try await withServer { port in
-            let out = try await curl([
-                "-H", "Expect: 100-continue", "--data-binary", "@-", "http://127.0.0.1:\(port)/echo",
-            ], input: Data(repeating: 0x61, count: 2_000_000))
+            let out = try await curl(
+                [
+                    "-H", "Expect: 100-continue", "--data-binary", "@-", "http://127.0.0.1:\(port)/echo",
+                ], input: Data(repeating: 0x61, count: 2_000_000))
             #expect(out.count == 2_000_000 && out.allSatisfy { $0 == "a" }, "echoed \(out.count) bytes")
         }
     }

@@ -126,7 +126,8 @@ import Testing
     @Test func referrersAreIndexedBySubject() async throws {
         let config = try await push(Array("{}".utf8))
         let subject = Digest.of([1])
-        let extra = #","artifactType":"application/x.sig","subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(subject)","size":1}"#
+        let extra =
+            #","artifactType":"application/x.sig","subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(subject)","size":1}"#
         let bytes = manifestBytes(layers: [], config: config, extra: extra)
         let pushed = try await registry.putManifest(name, .digest(Digest.of(bytes)), bytes: bytes, contentType: nil)
         #expect(pushed.subject == subject)

@@ -40,7 +40,9 @@ import Testing
     }
 
     @Test func pathsCannotEscapeTheRoot() async throws {
-        await #expect(throws: StorageError.invalidPath("/../etc/passwd")) { try await driver.getContent("/../etc/passwd") }
+        await #expect(throws: StorageError.invalidPath("/../etc/passwd")) {
+            try await driver.getContent("/../etc/passwd")
+        }
         await #expect(throws: StorageError.invalidPath("relative")) { try await driver.getContent("relative") }
     }
 

@@ -34,7 +34,8 @@ import Testing
         let subject = "sha256:" + String(repeating: "e", count: 64)
         let m = try Manifest(
             bytes: image(
-                extra: #","artifactType":"application/x.sig","subject":{"mediaType":"a","digest":"\#(subject)","size":1}"#),
+                extra:
+                    #","artifactType":"application/x.sig","subject":{"mediaType":"a","digest":"\#(subject)","size":1}"#),
             contentType: MediaType.ociManifest)
         #expect(try m.subject?.digest().description == subject)
         #expect(m.effectiveArtifactType == "application/x.sig")
@@ -73,7 +74,8 @@ import Testing
 
     @Test func referrersIndexEncoding() throws {
         let d = try Digest(parsing: layer)
-        let text = String(decoding: ReferrersIndex.encode([Descriptor(mediaType: "m", digest: d, size: 3)]), as: UTF8.self)
+        let text = String(
+            decoding: ReferrersIndex.encode([Descriptor(mediaType: "m", digest: d, size: 3)]), as: UTF8.self)
         #expect(text.contains(#""mediaType":"application/vnd.oci.image.index.v1+json""#))
         #expect(text.contains(#""digest":"\#(layer)""#))
         #expect(text.contains(#""schemaVersion":2"#))
