@@ -1,8 +1,10 @@
-"""Real clients against the real binary: Docker engine, skopeo, containerd, and registry:2
+"""Real clients against the real binary: Docker engine, skopeo, podman, containerd, and registry:2
 sharing a data directory with Berth in both directions."""
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 
 import requests
 
@@ -136,3 +138,26 @@ def test_berth_data_is_served_by_registry2(start_berth, tmp_path):
         assert requests.get(f"{r2.url}/v2/_catalog").json()["repositories"] == ["team/from-berth"]
     finally:
         r2.stop()
+
+
+def test_podman_pull_tag_push(berth, tmp_path):
+    host = f"127.0.0.1:{berth.port}"
+    skopeo("copy", "--dest-tls-verify=false", f"docker-archive:{archive(tmp_path)}", f"docker://{host}/team/app:v1")
+    # podman refuses a runroot path longer than 50 characters, so not under pytest's tmp_path.
+    root = tempfile.mkdtemp(prefix="podman-")
+
+    def podman(*args):
+        r = subprocess.run(["podman", "--root", f"{root}/root", "--runroot", f"{root}/run", "--storage-driver", "vfs",
+                            *args], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"podman {' '.join(args)}: {r.stderr}"
+        return r.stdout
+
+    try:
+        podman("pull", "--tls-verify=false", f"{host}/team/app:v1")
+        podman("tag", f"{host}/team/app:v1", f"{host}/team/copy:v2")
+        podman("push", "--tls-verify=false", f"{host}/team/copy:v2")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert requests.get(f"{berth.url}/v2/team/copy/tags/list").json()["tags"] == ["v2"]
+    pulled = pull_to_oci(host, "team/copy:v2", str(tmp_path / "oci"))
+    assert len(pulled) == 4
