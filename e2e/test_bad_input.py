@@ -136,8 +136,10 @@ def test_stalled_upload_is_dropped(start_berth):
 def test_wrong_digest_in_path_and_query(berth):
     oci_error(requests.post(f"{berth.url}/v2/team/app/blobs/uploads/", params={"digest": "sha256:123"}, data=b"x"),
               "DIGEST_INVALID", 400)
-    oci_error(requests.post(f"{berth.url}/v2/team/app/blobs/uploads/", params={"mount": "bogus"}), "DIGEST_INVALID",
-              400)
+    oci_error(requests.post(f"{berth.url}/v2/team/app/blobs/uploads/", params={"mount": "bogus", "from": "a"}),
+              "DIGEST_INVALID", 400)
+    oci_error(requests.post(f"{berth.url}/v2/team/app/blobs/uploads/", params={"mount": digest(b"x"), "from": "A"}),
+              "NAME_INVALID", 400)
     still_serving(berth)
 
 

@@ -179,10 +179,13 @@ def test_mount_falls_back_to_upload(berth):
     assert r.status_code == 202
 
 
-def test_mount_without_from(berth):
+def test_mount_without_from_starts_an_upload(berth):
+    # As registry:2: mounting from anywhere would leak content across repositories.
     d = push_blob(berth.url, "team/base", b"anywhere")
     r = requests.post(f"{berth.url}/v2/team/app/blobs/uploads/", params={"mount": d})
-    assert r.status_code == 201
+    assert r.status_code == 202
+    assert "/v2/team/app/blobs/uploads/" in r.headers["Location"]
+    assert requests.get(f"{berth.url}/v2/team/app/blobs/{d}").status_code == 404
 
 
 def test_upload_in_one_repository_is_not_another(berth):

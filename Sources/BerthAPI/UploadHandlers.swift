@@ -5,17 +5,19 @@ internal import NIOHTTP1
 internal import OCI
 
 extension RegistryAPI {
-    /// `POST /v2/<name>/blobs/uploads/`: a mount (`mount`, `from`), a single-request upload
+    /// `POST /v2/<name>/blobs/uploads/`: a mount (`mount` and `from`), a single-request upload
     /// (`digest` with the body, answered 201 as the spec allows), or the start of an upload (202).
     func startUpload(
         _ name: RepositoryName, _ query: [String: String], _ request: HTTPRequest
     ) async throws
         -> HTTPResponse
     {
-        if let mount = query["mount"] {
+        // A mount names its source. Without `from`, registry:2 starts an upload, and so do we:
+        // mounting from anywhere would let a client that knows a digest take content from a
+        // repository it may not read.
+        if let mount = query["mount"], let from = query["from"] {
             let digest = try Digest(parsing: mount)
-            let source = try query["from"].map { text throws(RegistryError) in try RepositoryName(text) }
-            if let blob = try await registry.mountBlob(name, digest, from: source) {
+            if let blob = try await registry.mountBlob(name, digest, from: try RepositoryName(from)) {
                 return blobCreated(name, blob.digest, request)
             }
             // Nothing to mount: the spec says to fall back to an upload session.

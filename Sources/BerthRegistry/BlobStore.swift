@@ -47,18 +47,17 @@ extension Registry {
         try await deleteIfPresent(String(link.dropLast("/link".count)))
     }
 
-    /// Links a blob that exists in `source` (or, without a source, anywhere in the registry) into
-    /// `name`. Returns nil when there is nothing to mount, and the client should upload instead.
+    /// Links a blob that `source` has into `name`. Returns nil when there is nothing to mount, and
+    /// the client should upload instead.
     public func mountBlob(
-        _ name: RepositoryName, _ digest: Digest, from source: RepositoryName?
+        _ name: RepositoryName, _ digest: Digest, from source: RepositoryName
     ) async throws
         -> BlobInfo?
     {
         try requireWritable()
-        if let source {
-            guard try await readLink(layout.layerLink(source, digest)) != nil else { return nil }
+        guard try await readLink(layout.layerLink(source, digest)) != nil, let info = try await blobData(digest) else {
+            return nil
         }
-        guard let info = try await blobData(digest) else { return nil }
         try await writeLink(layout.layerLink(name, digest), digest)
         return info
     }
