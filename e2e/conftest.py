@@ -58,6 +58,8 @@ class Berth:
             if self.proc.poll() is not None:
                 raise RuntimeError("berth exited: " + open(self.log_path).read())
             time.sleep(0.05)
+        self.proc.kill()  # never leave a process behind that no fixture will stop
+        self.proc.wait()
         raise RuntimeError("berth did not start: " + open(self.log_path).read())
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
