@@ -65,6 +65,11 @@ def test_bad_content_range(berth):
     oci_error(requests.patch(loc, data=b"abc", headers={"Content-Range": "garbage"}), "RANGE_INVALID", 416)
     oci_error(requests.patch(loc, data=b"abc", headers={"Content-Range": "5-2"}), "RANGE_INVALID", 416)
     oci_error(requests.patch(loc, data=b"abc", headers={"Content-Range": "0-9"}), "SIZE_INVALID", 400)
+    oci_error(requests.patch(loc, data=b"abc", headers={"Content-Range": "0-9223372036854775807"}), "SIZE_INVALID", 400)
+    oci_error(requests.patch(loc, data=b"abc", headers={"Content-Range": "0-99999999999999999999"}), "RANGE_INVALID", 416)
+    r = requests.get(f"{berth.url}/v2/team/app/blobs/{push_blob(berth.url, 'team/app', b'0123')}",
+                     headers={"Range": "bytes=0-9223372036854775807"})
+    assert r.status_code == 206 and r.content == b"0123"
     assert requests.get(loc).headers["Range"] == "0-0"
     still_serving(berth)
 

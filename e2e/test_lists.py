@@ -31,6 +31,10 @@ def test_tags_sorted_and_paginated(berth):
     assert r.json()["tags"] == sorted(tags) and "Link" not in r.headers
     r = requests.get(f"{berth.url}/v2/team/app/tags/list", params={"n": 0})
     assert r.status_code == 200 and r.json()["tags"] == []
+    r = requests.get(f"{berth.url}/v2/team/app/tags/list", params={"n": str(2**63 - 1)})
+    assert r.status_code == 200 and r.json()["tags"] == sorted(tags)
+    r = requests.get(f"{berth.url}/v2/team/app/tags/list", params={"n": str(2**64)})
+    assert r.status_code == 400
 
 
 def test_tags_errors(berth):

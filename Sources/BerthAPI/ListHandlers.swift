@@ -10,8 +10,9 @@ extension RegistryAPI {
     func tags(_ name: RepositoryName, _ query: [String: String], _ request: HTTPRequest) async throws -> HTTPResponse {
         let n = try pageSize(query["n"], maximum: nil)
         let last = query["last"]
-        // Ask for one more than the page to know whether there is a next page.
-        var tags = n == 0 ? [] : try await registry.tags(name, after: last, limit: n.map { $0 + 1 })
+        // Ask for one more than the page to know whether there is a next page (without overflowing
+        // on a client's n=Int.max).
+        var tags = n == 0 ? [] : try await registry.tags(name, after: last, limit: n.map { min($0, Int.max - 1) + 1 })
         var headers = HTTPHeaders()
         if let n, tags.count > n {
             tags.removeLast(tags.count - n)

@@ -76,10 +76,11 @@ extension RegistryAPI {
     private func expectedOffset(_ request: HTTPRequest) throws(RegistryError) -> Int64? {
         guard let header = request.headers.first(name: "content-range") else { return nil }
         let range = try ChunkRange.parse(header)
-        if let length = request.contentLength, length != range.end - range.start + 1 {
+        // Compared as `end - start` (no `+ 1`): a client's `0-9223372036854775807` must not overflow.
+        if let length = request.contentLength, length - 1 != range.end - range.start {
             throw RegistryError(
                 .sizeInvalid,
-                "Content-Range \(header) covers \(range.end - range.start + 1) bytes but Content-Length is \(length)")
+                "Content-Range \(header) covers \(range.start)…\(range.end) but Content-Length is \(length)")
         }
         return range.start
     }
