@@ -119,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BerthAPITests",
-            dependencies: ["BerthAPI", "OCI"],
+            dependencies: ["BerthAPI", "BerthStorage", "OCI", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
     ],
