@@ -295,3 +295,37 @@ def test_tls_client_certificates(start_berth, tmp_path):
         except requests.exceptions.RequestException:
             refused = True
         assert refused is True
+
+
+def test_no_descriptor_leak_under_mixed_load(berth):
+    """A bounded burst of concurrent pushes, pulls, ranges, deletes, failed uploads and abandoned
+    connections; afterwards the server holds no more open files than before."""
+    def open_fds():
+        return len(os.listdir(f"/proc/{berth.proc.pid}/fd"))
+
+    requests.get(f"{berth.url}/v2/")
+    baseline = open_fds()
+
+    def worker(i):
+        s = requests.Session()
+        data = os.urandom(300_000 + i)
+        d = push_blob(berth.url, f"load/r{i % 4}", data)
+        for _ in range(5):
+            assert s.get(f"{berth.url}/v2/load/r{i % 4}/blobs/{d}").content == data
+            assert s.get(f"{berth.url}/v2/load/r{i % 4}/blobs/{d}", headers={"Range": "bytes=5-9"}).content == data[5:10]
+        bad = s.post(f"{berth.url}/v2/load/r{i % 4}/blobs/uploads/").headers["Location"]
+        assert s.put(absolute(berth.url, bad), params={"digest": digest(b"other")}, data=data).status_code == 400
+        sock = socket.create_connection(("127.0.0.1", berth.port))
+        sock.sendall(f"GET /v2/load/r{i % 4}/blobs/{d} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sock.recv(100)
+        sock.close()  # hang up mid-response
+        assert s.delete(f"{berth.url}/v2/load/r{i % 4}/blobs/{d}").status_code in (202, 404)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(worker, range(48)))
+    deadline = time.time() + 10
+    while open_fds() > baseline + 2 and time.time() < deadline:
+        time.sleep(0.2)
+    assert open_fds() <= baseline + 2, sorted(os.readlink(f"/proc/{berth.proc.pid}/fd/{f}")
+                                              for f in os.listdir(f"/proc/{berth.proc.pid}/fd"))
+    assert requests.get(f"{berth.url}/v2/").status_code == 200
