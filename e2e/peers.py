@@ -127,8 +127,12 @@ class Dockerd:
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}"}
         wait_for(lambda: self.docker("version", check=False).returncode == 0, timeout=60, what="dockerd")
 
+    # The client from Debian's docker.io, the same version as the daemon it talks to (the image may
+    # carry a newer client earlier on PATH).
+    CLIENT = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+
     def docker(self, *args, check=True, input=None):
-        r = subprocess.run(["docker", *args], env=self.env, capture_output=True, input=input, timeout=300)
+        r = subprocess.run([self.CLIENT, *args], env=self.env, capture_output=True, input=input, timeout=300)
         if check and r.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} failed: {r.stdout!r} {r.stderr!r}")
         return r
