@@ -70,6 +70,15 @@ public enum ConfigurationLoader {
 
         try decodeLog(reader, &config)
         try decodeHTTP(reader, &config)
+        // registry:2 features that change no client-visible behaviour: accepted, but said.
+        let notServed = [
+            ("http.debug", "the debug/metrics listener is not served yet"),
+            ("http.http2", "HTTP/2 is not served yet; clients use HTTP/1.1"),
+            ("log.hooks", "log hooks (mail) are not supported"),
+        ]
+        for (key, message) in notServed where reader.has(key) {
+            warnings.append("\(key) is ignored: \(message)")
+        }
         config.catalogMaxEntries = try reader.int("catalog.maxentries", range: 1...100_000) ?? 1000
         _ = reader.value("health")  // storage health is checked on each /debug/health request
         try decodeValidation(reader, &config)
@@ -136,7 +145,6 @@ public enum ConfigurationLoader {
             }
         }
         config.log.accessLogDisabled = try reader.bool("log.accesslog.disabled") ?? false
-        _ = reader.value("log.hooks")
     }
 
     static func decodeHTTP(_ reader: ConfigReader, _ config: inout Configuration) throws {
@@ -180,11 +188,6 @@ public enum ConfigurationLoader {
                 config.http.headers.append((name, value))
             }
         }
-        if reader.has("http.debug") {
-            // Diagnostics only; serving nothing there changes no client-visible behaviour.
-            _ = reader.value("http.debug")
-        }
-        _ = reader.value("http.http2")
     }
 
     static func decodeValidation(_ reader: ConfigReader, _ config: inout Configuration) throws {

@@ -85,6 +85,13 @@ import Testing
             Set(loaded.warnings.map { $0.components(separatedBy: " ")[3] }) == ["storage.filesystem.colour", "foo"])
     }
 
+    @Test func unservedFeaturesAreWarnedAbout() throws {
+        let loaded = try load(
+            "storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  debug:\n    addr: :5001\n    prometheus:\n      enabled: true\n"
+        )
+        #expect(loaded.warnings == ["http.debug is ignored: the debug/metrics listener is not served yet"])
+    }
+
     @Test func invalidValuesNameTheirKey() {
         let root = "storage:\n  filesystem:\n    rootdirectory: /a\n"
         #expect(error(root + "http:\n  addr: nope\n")?.key == "http.addr")
