@@ -84,6 +84,7 @@ extension Registry {
         let blobPath = layout.blobData(digest)
         try await driver.move(from: dataPath, to: blobPath)
         try await writeLink(layout.layerLink(name, digest), digest)
+        await uploadHashes.drop(id)  // a sha512 upload leaves the unused sha256 state behind
         try await deleteIfPresent(layout.upload(name, id))
         return BlobInfo(digest: digest, size: size, path: blobPath)
     }
