@@ -329,3 +329,23 @@ def test_no_descriptor_leak_under_mixed_load(berth):
     assert open_fds() <= baseline + 2, sorted(os.readlink(f"/proc/{berth.proc.pid}/fd/{f}")
                                               for f in os.listdir(f"/proc/{berth.proc.pid}/fd"))
     assert requests.get(f"{berth.url}/v2/").status_code == 200
+
+
+def test_two_instances_share_one_data_directory(start_berth, tmp_path):
+    """Behind a round-robin load balancer: an upload begun on one instance continues and
+    completes on the other, and each serves what the other stored."""
+    shared = {"storage": {"filesystem": {"rootdirectory": str(tmp_path / "shared")}}}
+    a, b = start_berth(shared), start_berth(shared)
+    data = os.urandom(300_000)
+    loc = requests.post(f"{a.url}/v2/team/app/blobs/uploads/").headers["Location"]
+    path = loc.split(str(a.port), 1)[1]
+    r = requests.patch(a.url + path, data=data[:100_000], headers={"Content-Range": "0-99999"})
+    assert r.status_code == 202
+    r = requests.patch(b.url + path, data=data[100_000:200_000], headers={"Content-Range": "100000-199999"})
+    assert r.status_code == 202
+    r = requests.put(a.url + path, params={"digest": digest(data)}, data=data[200_000:])
+    assert r.status_code == 201, r.text
+    assert requests.get(f"{b.url}/v2/team/app/blobs/{digest(data)}").content == data
+    body = image(b.url, "team/app")
+    assert put_manifest(b.url, "team/app", "v1", body).status_code == 201
+    assert requests.get(f"{a.url}/v2/team/app/manifests/v1").content == body
