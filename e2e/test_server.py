@@ -349,3 +349,19 @@ def test_two_instances_share_one_data_directory(start_berth, tmp_path):
     body = image(b.url, "team/app")
     assert put_manifest(b.url, "team/app", "v1", body).status_code == 201
     assert requests.get(f"{a.url}/v2/team/app/manifests/v1").content == body
+
+
+def test_drain_timeout_bounds_shutdown(start_berth):
+    b = start_berth({"http": {"draintimeout": "1s"}})
+    loc = requests.post(f"{b.url}/v2/team/app/blobs/uploads/").headers["Location"]
+    path = loc.split(str(b.port), 1)[1]
+    s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+    s.sendall(f"PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc".encode())  # never finished
+    time.sleep(0.3)
+    started = time.time()
+    b.proc.send_signal(signal.SIGTERM)
+    assert b.proc.wait(10) == 0
+    assert time.time() - started < 3
+    s.close()
+    assert "request cancelled by shutdown" in b.logs()
+    assert "level=error" not in b.logs()

@@ -37,6 +37,10 @@ enum ErrorResponse {
             return make(error)
         case RequestBodyError.truncated:
             return make(RegistryError(.sizeInvalid, "request body ended before its announced length"))
+        case is CancellationError:
+            // Shutdown's drain time ran out while this request was in flight.
+            logger.info("request cancelled by shutdown", metadata: ["request_id": "\(requestID)"])
+            return make(RegistryError(.unavailable, "the registry is shutting down; retry", status: 503))
         default:
             logger.error("request failed", metadata: ["request_id": "\(requestID)", "error": "\(error)"])
             return make(RegistryError(.unknown, "internal error; see the server log for request \(requestID)"))

@@ -18,6 +18,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case tooManyRequests = "TOOMANYREQUESTS"
     case rangeInvalid = "RANGE_INVALID"
     case paginationNumberInvalid = "PAGINATION_NUMBER_INVALID"
+    case unavailable = "UNAVAILABLE"
     case unknown = "UNKNOWN"
 
     /// The status a response carries when the code is used without a more specific one.
@@ -29,6 +30,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .unsupported: 405
         case .tooManyRequests: 429
         case .rangeInvalid: 416
+        case .unavailable: 503
         case .unknown: 500
         default: 400
         }
@@ -54,6 +56,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .tooManyRequests: "too many requests"
         case .rangeInvalid: "invalid content range"
         case .paginationNumberInvalid: "invalid number of results requested"
+        case .unavailable: "service unavailable"
         case .unknown: "unknown error"
         }
     }
