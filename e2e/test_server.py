@@ -365,3 +365,10 @@ def test_drain_timeout_bounds_shutdown(start_berth):
     s.close()
     assert "request cancelled by shutdown" in b.logs()
     assert "level=error" not in b.logs()
+
+
+def test_access_log_does_not_depend_on_level(start_berth):
+    b = start_berth({"log": {"level": "warn"}, "http": {"addr": "127.0.0.1:0"}})
+    requests.get(f"{b.url}/v2/")
+    time.sleep(0.2)
+    assert "GET /v2/ 200" in b.logs()

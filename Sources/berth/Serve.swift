@@ -21,6 +21,9 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
+    static let accessLogLabel = "berth.access"
+    static let lifecycleLabel = "berth.lifecycle"
+
     @Argument(help: "A registry:2 configuration file (config.yml).")
     var config: String?
 
@@ -36,7 +39,11 @@ struct Serve: AsyncParsableCommand {
         }
         let configuration = loaded.configuration
         LoggingSystem.bootstrap { label in
-            BerthLogHandler(label: label, configuration: configuration.log)
+            var handler = BerthLogHandler(label: label, configuration: configuration.log)
+            // As in registry:2, access lines do not depend on log.level (log.accesslog.disabled
+            // turns them off); neither do the lines saying where Berth listens and that it stopped.
+            if label == Self.accessLogLabel || label == Self.lifecycleLabel { handler.logLevel = .info }
+            return handler
         }
         let logger = Logger(label: "berth")
         for warning in loaded.warnings { logger.warning("\(warning)") }
@@ -70,7 +77,7 @@ struct Serve: AsyncParsableCommand {
             logger.error("berth stopped: \(error)")
             throw ExitCode(1)
         }
-        logger.info("berth stopped")
+        Logger(label: Self.lifecycleLabel).info("berth stopped")
     }
 
     private func makeServer(
@@ -112,9 +119,10 @@ struct Serve: AsyncParsableCommand {
             http.tls = try TLSContext.make(tls)
         }
         let scheme = http.tls == nil ? "http" : "https"
-        let accessLogger = Logger(label: "berth.access")
+        let accessLogger = Logger(label: Self.accessLogLabel)
+        let lifecycle = Logger(label: Self.lifecycleLabel)
         let server = HTTPServer(configuration: http, responder: api, logger: accessLogger) { address in
-            logger.info(
+            lifecycle.info(
                 "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
                 metadata: [
                     "config": "\(source)", "storage": "filesystem", "rootdirectory": "\(root)",
