@@ -1,5 +1,6 @@
 """The bad-input catalogue: each answered with the right 4xx, and the server keeps serving."""
 import json
+import os
 import socket
 import time
 
@@ -141,6 +142,8 @@ def test_stalled_upload_is_dropped(start_berth):
 def test_wrong_digest_in_path_and_query(berth):
     oci_error(requests.post(f"{berth.url}/v2/team/app/blobs/uploads/", params={"digest": "sha256:123"}, data=b"x"),
               "DIGEST_INVALID", 400)
+    uploads = os.path.join(berth.data, "docker/registry/v2/repositories/team/app/_uploads")
+    assert not os.path.exists(uploads) or os.listdir(uploads) == []  # a refused upload leaves nothing
     oci_error(requests.post(f"{berth.url}/v2/team/app/blobs/uploads/", params={"mount": "bogus", "from": "a"}),
               "DIGEST_INVALID", 400)
     oci_error(requests.post(f"{berth.url}/v2/team/app/blobs/uploads/", params={"mount": digest(b"x"), "from": "A"}),

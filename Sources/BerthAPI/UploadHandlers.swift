@@ -22,9 +22,10 @@ extension RegistryAPI {
             }
             // Nothing to mount: the spec says to fall back to an upload session.
         }
+        // Parsed before the upload exists, so a bad digest leaves nothing behind.
+        let digest = try query["digest"].map { text throws(RegistryError) in try Digest(parsing: text) }
         let id = try await registry.startUpload(name)
-        if let digestText = query["digest"] {
-            let digest = try Digest(parsing: digestText)
+        if let digest {
             let blob = try await registry.finishUpload(name, id, digest: digest, body: request.body)
             return blobCreated(name, blob.digest, request)
         }
