@@ -1,4 +1,5 @@
 internal import BerthHTTP
+internal import Foundation
 internal import NIOHTTP1
 internal import OCI
 
@@ -31,7 +32,7 @@ public struct URLBuilder: Sendable {
     }
 
     private func firstValue(_ list: String) -> String {
-        String(list.split(separator: ",").first ?? "").trimmingCharacters(in: " ")
+        String(list.split(separator: ",").first ?? "").trimmingCharacters(in: .whitespaces)
     }
 
     func blob(_ name: RepositoryName, _ digest: Digest, for request: HTTPRequest) -> String {
@@ -44,14 +45,5 @@ public struct URLBuilder: Sendable {
 
     func manifest(_ name: RepositoryName, _ digest: Digest, for request: HTTPRequest) -> String {
         url("/v2/\(name)/manifests/\(digest)", for: request)
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var s = Substring(self)
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return String(s)
     }
 }

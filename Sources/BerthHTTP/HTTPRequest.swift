@@ -14,18 +14,10 @@ public struct HTTPRequest {
     public var uri: String { head.uri }
     public var headers: HTTPHeaders { head.headers }
 
-    /// `Content-Length` if the client sent one that parses; nil for chunked bodies.
+    /// `Content-Length` if the client sent one that parses; nil for chunked bodies. (The HTTP
+    /// parser has already stripped whitespace around header values.)
     public var contentLength: Int64? {
-        head.headers.first(name: "content-length").flatMap { Int64($0.trimmingCharacters()) }
-    }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
-        while s.last == " " || s.last == "\t" { s = s.dropLast() }
-        return String(s)
+        head.headers.first(name: "content-length").flatMap { Int64($0) }
     }
 }
 

@@ -43,8 +43,7 @@ extension Registry {
         guard try await readLink(link) != nil else {
             throw RegistryError(.blobUnknown, detail: ["digest": digest.description])
         }
-        // Remove the link's directory, so that a listing does not keep an empty entry.
-        try await deleteIfPresent(String(link.dropLast("/link".count)))
+        try await deleteLink(link)
     }
 
     /// Links a blob that `source` has into `name`. Returns nil when there is nothing to mount, and

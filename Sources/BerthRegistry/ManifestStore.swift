@@ -152,11 +152,9 @@ extension Registry {
                 }
             }
             if let subject = try? Manifest(bytes: stored.bytes, contentType: nil).subject?.digest() {
-                let link = layout.referrerLink(name, subject: subject, digest)
-                try await deleteIfPresent(String(link.dropLast("/link".count)))
+                try await deleteLink(layout.referrerLink(name, subject: subject, digest))
             }
-            let revision = layout.revisionLink(name, digest)
-            try await deleteIfPresent(String(revision.dropLast("/link".count)))
+            try await deleteLink(layout.revisionLink(name, digest))
         }
     }
 }

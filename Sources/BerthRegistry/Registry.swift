@@ -1,4 +1,5 @@
 public import BerthStorage
+internal import Foundation
 public import Logging
 public import OCI
 
@@ -50,7 +51,7 @@ public struct Registry: Sendable {
             let bytes = try await driver.getContent(path)
             let text = String(decoding: bytes, as: UTF8.self)
             do {
-                return try Digest(parsing: text.trimmingCharacters())
+                return try Digest(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
             } catch {
                 logger.warning("corrupt link file", metadata: ["path": "\(path)"])
                 return nil
@@ -82,6 +83,11 @@ public struct Registry: Sendable {
         }
     }
 
+    /// Removes a link file with its directory, so that listings keep no empty entry.
+    func deleteLink(_ path: String) async throws {
+        try await deleteIfPresent(String(path.dropLast("/link".count)))
+    }
+
     func deleteIfPresent(_ path: String) async throws {
         do {
             try await driver.delete(path)
@@ -91,13 +97,5 @@ public struct Registry: Sendable {
     /// Whether the repository exists at all (has ever had content).
     public func repositoryExists(_ name: RepositoryName) async throws -> Bool {
         try await exists(layout.repository(name))
-    }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let l = s.last, l == "\n" || l == "\r" || l == " " { s = s.dropLast() }
-        return String(s)
     }
 }

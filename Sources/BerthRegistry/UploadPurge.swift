@@ -29,7 +29,8 @@ extension Registry {
     /// When an upload began: its `startedat` file, else the time its directory last changed.
     private func uploadStart(_ name: RepositoryName, _ id: UploadID) async throws -> Date? {
         if let bytes = try? await driver.getContent(layout.uploadStartedAt(name, id)),
-            let date = ISO8601DateFormatter().date(from: String(decoding: bytes, as: UTF8.self).trimmingCharacters())
+            let date = ISO8601DateFormatter().date(
+                from: String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         {
             return date
         }

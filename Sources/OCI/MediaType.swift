@@ -1,3 +1,5 @@
+internal import Foundation
+
 /// The media types a registry distinguishes.
 public enum MediaType {
     public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
@@ -15,15 +17,6 @@ public enum MediaType {
     /// `Content-Type` without parameters, lower-cased.
     public static func essence(_ contentType: String) -> String {
         let base = contentType.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-        return base.trimmingSpaces().lowercased()
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return String(s)
+        return base.trimmingCharacters(in: .whitespaces).lowercased()
     }
 }
