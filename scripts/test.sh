@@ -17,3 +17,6 @@ swift test --skip-build
 
 echo "== end-to-end tests (real berth binary, real clients)"
 BERTH_BIN="$PWD/.build/debug/berth" python3 -m pytest -q -p no:cacheprovider e2e
+
+echo "== benchmark harness, smoke mode (tiny sizes, one round; the real run is bench/run)"
+bench/run --smoke --berth-bin "$PWD/.build/debug/berth"

@@ -1,0 +1,280 @@
+"""Berth against registry:2, side by side in one run. See bench/README.md."""
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from types import SimpleNamespace
+
+import limits
+import workloads
+from servers import start_berth, start_registry2
+from workloads import CheckFailed
+
+BERTH, REGISTRY2 = "berth", "registry2"
+
+# metric → (unit, higher is better). The order is the table's.
+METRICS = {}
+
+
+def metric(name, unit, higher_is_better=True):
+    METRICS[name] = (unit, higher_is_better)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--berth-bin", required=True, help="the berth binary to measure (bench/run builds it)")
+    p.add_argument("--work", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "work"))
+    p.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--blob-mib", type=int, default=256)
+    p.add_argument("--chunk-mib", type=int, default=8)
+    p.add_argument("--seconds", type=int, default=10, help="duration of each wrk/ab run")
+    p.add_argument("--connections", type=int, default=64, help="keep-alive connections for manifests")
+    p.add_argument("--list-connections", type=int, default=16)
+    p.add_argument("--tags", type=int, default=5000)
+    p.add_argument("--repos", type=int, default=2000)
+    p.add_argument("--image-layers", type=int, default=10)
+    p.add_argument("--layer-mib", type=int, default=16)
+    p.add_argument("--memory-streams", type=int, default=64)
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny sizes and one round, to check the harness works (targets not judged)")
+    args = p.parse_args()
+    if args.smoke:
+        args.rounds, args.blob_mib, args.chunk_mib, args.seconds = 1, 8, 1, 1
+        args.connections, args.list_connections, args.tags, args.repos = 8, 4, 50, 30
+        args.image_layers, args.layer_mib, args.memory_streams = 2, 1, 4
+    return args
+
+
+class Results:
+    """Every value measured, per side and metric, and the correctness tally."""
+
+    def __init__(self):
+        self.values = {}  # (side, metric) → [values]
+        self.passed = 0
+        self.failed = []
+
+    def add(self, side, measured):
+        for name, value in measured.items():
+            self.values.setdefault((side, name), []).append(value)
+
+    def run(self, side, what, fn):
+        try:
+            measured = fn()
+        except (CheckFailed, subprocess.CalledProcessError, OSError) as error:
+            self.failed.append(f"{side}: {what}: {error}")
+            print(f"  FAILED {side} {what}: {error}", flush=True)
+            traceback.print_exc()
+            return
+        self.passed += 1
+        self.add(side, measured)
+        shown = ", ".join(f"{k} {number(v)}" for k, v in measured.items())
+        print(f"  {side:9} {shown}", flush=True)
+
+    def median(self, side, name):
+        v = self.values.get((side, name))
+        return statistics.median(v) if v else None
+
+    def cell(self, side, name):
+        v = self.values.get((side, name))
+        if not v:
+            return "—"
+        if len(v) == 1:
+            return number(v[0])
+        return f"{number(statistics.median(v))} ({number(min(v))}–{number(max(v))})"
+
+
+def number(value):
+    """Three significant figures at least: 0.53 s, 6.8 ms, 2,305 MB/s."""
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def main():
+    args = parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    ctx = SimpleNamespace(
+        work=args.work, blob=os.path.join(args.work, "blob"), blob_size=args.blob_mib << 20,
+        chunk_size=args.chunk_mib << 20, seconds=args.seconds, connections=args.connections,
+        list_connections=args.list_connections, tags=args.tags, repos=args.repos,
+        image_layers=args.image_layers, layer_size=args.layer_mib << 20,
+        memory_streams=args.memory_streams, skopeo_layers={})
+    with open(ctx.blob, "wb") as f:
+        for _ in range(args.blob_mib):
+            f.write(os.urandom(1 << 20))
+    ctx.blob_digest = workloads.file_digest(ctx.blob)
+    results = Results()
+    declare_metrics(ctx)
+
+    print(f"== idle RSS after start, {args.rounds} starts each", flush=True)
+    for round_ in range(args.rounds):
+        for side, start in sides(args):
+            server = start(os.path.join(args.work, f"idle-{round_}"), ctx.repos)
+            time.sleep(1)
+            results.run(side, "idle RSS", lambda: {"idle RSS": server.rss_mib()})
+            server.stop()
+
+    servers = {}
+    try:
+        for side, start in sides(args):
+            servers[side] = start(args.work, ctx.repos)
+        print("== preparing data (untimed, checked)", flush=True)
+        for side, server in servers.items():
+            results.run(side, "lists", lambda: workloads.prepare_lists(server, ctx) or {})
+            if side == BERTH:
+                results.run(side, "tags/list pages", lambda: workloads.check_tag_pages(server, ctx) or {})
+            results.run(side, "pull", lambda: workloads.prepare_pull(server, ctx) or {})
+            results.run(side, "manifest", lambda: workloads.prepare_manifest(server, ctx) or {})
+        for round_ in range(args.rounds):
+            run_round(round_, ctx, servers, results)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    table = render(args, ctx, results)
+    print(table)
+    if not args.smoke:
+        os.makedirs(args.results, exist_ok=True)
+        path = os.path.join(args.results, f"{datetime.date.today()}-{os.cpu_count()}cpu.md")
+        with open(path, "w") as f:
+            f.write(table)
+        print(f"written to {path}")
+    for failure in results.failed:
+        print(f"FAILED: {failure}")
+    print(f"{results.passed} passed, {len(results.failed)} failed")
+    return 1 if results.failed else 0
+
+
+def sides(args):
+    return [(BERTH, lambda work, n: start_berth(args.berth_bin, work, n)),
+            (REGISTRY2, lambda work, n: start_registry2(work, n))]
+
+
+def declare_metrics(ctx):
+    metric("push monolithic", "MB/s")
+    metric("push chunked", "MB/s")
+    metric("pull, 1 stream", "MB/s")
+    metric("pull, 16 streams", "MB/s")
+    for method in ("GET", "HEAD"):
+        metric(f"manifest {method} by tag", "req/s")
+        metric(f"manifest {method} p99", "ms", higher_is_better=False)
+    metric(f"tags/list, {ctx.tags} tags", "req/s")
+    metric(f"_catalog, {ctx.repos} repositories", "req/s")
+    metric("skopeo push", "s", higher_is_better=False)
+    metric("skopeo pull", "s", higher_is_better=False)
+    metric(f"peak RSS, {ctx.memory_streams} pulls", "MiB", higher_is_better=False)
+    metric("idle RSS", "MiB", higher_is_better=False)
+
+
+def run_round(round_, ctx, servers, results):
+    print(f"== round {round_ + 1}", flush=True)
+    sendfile = limits.SendfileServer(ctx.blob)
+    try:
+        results.run("limit", "limits", lambda: {
+            "sha256 one core": limits.sha256_one_core_mbps(),
+            "disk write": limits.disk_write_mbps(ctx.blob, ctx.work),
+            "sendfile, 1 stream": workloads.parallel_pulls(sendfile.port, "/", ctx.blob_size, 1),
+            "sendfile, 16 streams": workloads.parallel_pulls(sendfile.port, "/", ctx.blob_size, 16),
+        })
+    finally:
+        sendfile.stop()
+    steps = [
+        ("push monolithic", lambda s: workloads.measure_push(s, ctx, round_, chunked=False)),
+        ("push chunked", lambda s: workloads.measure_push(s, ctx, round_, chunked=True)),
+        ("pull 1", lambda s: workloads.measure_pull(s, ctx, round_, 1)),
+        ("pull 16", lambda s: workloads.measure_pull(s, ctx, round_, 16)),
+        ("manifest GET", lambda s: workloads.measure_manifest(s, ctx, round_, "GET")),
+        ("manifest HEAD", lambda s: workloads.measure_manifest(s, ctx, round_, "HEAD")),
+        ("lists", lambda s: workloads.measure_lists(s, ctx, round_)),
+        ("skopeo", lambda s: workloads.measure_skopeo(s, ctx, round_)),
+        ("memory", lambda s: workloads.measure_pull_memory(s, ctx, round_)),
+    ]
+    for what, step in steps:
+        for side, server in servers.items():
+            results.run(side, what, lambda: step(server))
+
+
+def targets(ctx, r):
+    """name → (target text, met?) from the medians."""
+    def ratio(name):
+        b, o = r.median(BERTH, name), r.median(REGISTRY2, name)
+        return b / o if b is not None and o else None
+
+    def share(name, limit):
+        b, l = r.median(BERTH, name), r.median("limit", limit)
+        return b / l if b is not None and l else None
+
+    def at_least(value, bound):
+        return value is not None and value >= bound
+
+    def at_most(value, bound):
+        return value is not None and value <= bound
+
+    t = {}
+    for push in ("push monolithic", "push chunked"):
+        t[push] = ("≥ 3× and ≥ 40 % of SHA-256",
+                   at_least(ratio(push), 3) and at_least(share(push, "sha256 one core"), 0.4))
+    t["pull, 1 stream"] = ("≥ 95 % of sendfile", at_least(share("pull, 1 stream", "sendfile, 1 stream"), 0.95))
+    t["pull, 16 streams"] = ("≥ 95 % of sendfile",
+                             at_least(share("pull, 16 streams", "sendfile, 16 streams"), 0.95))
+    for method in ("GET", "HEAD"):
+        t[f"manifest {method} by tag"] = ("≥ 5×", at_least(ratio(f"manifest {method} by tag"), 5))
+        t[f"manifest {method} p99"] = ("≤ ⅓×", at_most(ratio(f"manifest {method} p99"), 1 / 3))
+    t[f"tags/list, {ctx.tags} tags"] = ("≥ 5×", at_least(ratio(f"tags/list, {ctx.tags} tags"), 5))
+    t[f"_catalog, {ctx.repos} repositories"] = ("≥ 5×", at_least(ratio(f"_catalog, {ctx.repos} repositories"), 5))
+    t["skopeo push"] = ("≤ 1×", at_most(ratio("skopeo push"), 1))
+    t["skopeo pull"] = ("≤ 1×", at_most(ratio("skopeo pull"), 1))
+    peak = f"peak RSS, {ctx.memory_streams} pulls"
+    t[peak] = ("≤ 64 MiB and ≤ 0.25×", at_most(r.median(BERTH, peak), 64) and at_most(ratio(peak), 0.25))
+    t["idle RSS"] = ("≤ 25 MiB", at_most(r.median(BERTH, "idle RSS"), 25))
+    return t, ratio, share
+
+
+LIMIT_OF = {
+    "push monolithic": ("sha256 one core", "disk write"),
+    "push chunked": ("sha256 one core", "disk write"),
+    "pull, 1 stream": ("sendfile, 1 stream",),
+    "pull, 16 streams": ("sendfile, 16 streams",),
+}
+
+
+def render(args, ctx, r):
+    t, ratio, share = targets(ctx, r)
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    berth_version = subprocess.run([args.berth_bin, "--version"], capture_output=True, text=True).stdout.strip()
+    r2_version = subprocess.run(["docker-registry", "--version"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        f"# Berth vs registry:2 — {datetime.datetime.now():%Y-%m-%d %H:%M}" + (" (smoke)" if args.smoke else ""),
+        "",
+        f"Machine: {os.cpu_count()} CPUs, {mem_gib:.1f} GiB memory, {platform.platform()}.  ",
+        f"Berth: {berth_version} ({args.berth_bin}). registry:2: {r2_version}.  ",
+        f"{args.rounds} rounds, A B alternating; median (min–max). Blob {args.blob_mib} MiB, PATCH chunks "
+        f"{args.chunk_mib} MiB, manifest load {args.connections} keep-alive connections × {args.seconds} s, "
+        f"lists {args.list_connections} connections, skopeo image {args.image_layers} × {args.layer_mib} MiB layers.",
+        "",
+        "| workload | unit | Berth | registry:2 | Berth / registry:2 | Berth / limit | target | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, (unit, _) in METRICS.items():
+        q = ratio(name)
+        shares = [f"{share(name, limit):.0%} of {limit}" for limit in LIMIT_OF.get(name, ())
+                  if share(name, limit) is not None]
+        target, met = t[name]
+        verdict = "not judged" if args.smoke else ("yes" if met else "**no**")
+        lines.append(f"| {name} | {unit} | {r.cell(BERTH, name)} | {r.cell(REGISTRY2, name)} | "
+                     f"{f'{q:.2f}×' if q is not None else '—'} | {'; '.join(shares) or ''} | {target} | {verdict} |")
+    lines += ["", "Physical limits measured in the same run (the benchmark's own client on loopback):", "",
+              "| limit | MB/s |", "|---|---|"]
+    for name in ("sha256 one core", "disk write", "sendfile, 1 stream", "sendfile, 16 streams"):
+        lines.append(f"| {name} | {r.cell('limit', name)} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The physical limits of this machine, measured in the same run as the servers: what one core
+hashes with SHA-256, what the disk takes in a plain sequential write, and what a bare
+sendfile(2) loop pushes through loopback to the benchmark's own client."""
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+
+def sha256_one_core_mbps(seconds=2):
+    """`openssl speed -evp sha256` on 1 MiB blocks: the hardware path (SHA-NI/AVX2) on one core."""
+    out = subprocess.run(
+        ["openssl", "speed", "-evp", "sha256", "-bytes", str(1 << 20), "-seconds", str(seconds)],
+        capture_output=True, text=True, check=True).stdout
+    match = re.search(r"^sha256\s+([\d.]+)k\s*$", out, re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"cannot read openssl speed output:\n{out}")
+    return float(match.group(1)) * 1000 / 1e6
+
+
+def disk_write_mbps(source, directory):
+    """`dd` of the page-cached source to a new file on the servers' disk, no fsync — the same
+    durability both registries give a blob."""
+    target = os.path.join(directory, "dd.out")
+    size = os.path.getsize(source)
+    start = time.perf_counter()
+    subprocess.run(["dd", f"if={source}", f"of={target}", "bs=1M", "status=none"], check=True)
+    elapsed = time.perf_counter() - start
+    os.remove(target)
+    return size / elapsed / 1e6
+
+
+class SendfileServer:
+    """Answers every request on a keep-alive connection with the whole file, sent by
+    sendfile(2) in one loop: the least work any server can do to serve a blob."""
+
+    def __init__(self, path):
+        self.path = path
+        self.size = os.path.getsize(path)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn, open(self.path, "rb") as f:
+            pending = b""
+            while True:
+                while b"\r\n\r\n" not in pending:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    pending += data
+                _, pending = pending.split(b"\r\n\r\n", 1)
+                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {self.size}\r\n\r\n".encode())
+                offset = 0
+                while offset < self.size:
+                    offset += os.sendfile(conn.fileno(), f.fileno(), offset, self.size - offset)
+
+    def stop(self):
+        self.listener.close()

@@ -1,0 +1,78 @@
+"""Berth and registry:2 started from the same config.yml — filesystem storage on the same disk,
+delete enabled, access logs off, only the address and data directory differ — and stopped by PID."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from peers import Process, free_port, port_open, wait_for  # noqa: E402
+
+CONFIG = """version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {data}
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: false
+catalog:
+  maxentries: {max_entries}
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+class Server:
+    """One registry process under test."""
+
+    def __init__(self, name, command, work, max_entries):
+        self.name = name
+        self.port = free_port()
+        self.data = os.path.join(work, name, "data")
+        os.makedirs(self.data, exist_ok=True)
+        config = os.path.join(work, name, "config.yml")
+        with open(config, "w") as f:
+            f.write(CONFIG.format(data=self.data, port=self.port, max_entries=max_entries))
+        self.process = Process(command + [config], os.path.join(work, name, "server.log"))
+        wait_for(lambda: port_open(self.port), what=name)
+        if self.process.proc.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{self.process.logs()}")
+
+    @property
+    def pid(self):
+        return self.process.proc.pid
+
+    def _status_kib(self, field):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no {field} for {self.name}")
+
+    def rss_mib(self):
+        return self._status_kib("VmRSS") / 1024
+
+    def reset_peak_rss(self):
+        # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0).
+        with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+            f.write("5")
+
+    def peak_rss_mib(self):
+        return self._status_kib("VmHWM") / 1024
+
+    def stop(self):
+        self.process.stop()
+
+
+def start_berth(binary, work, max_entries):
+    return Server("berth", [binary, "serve"], work, max_entries)
+
+
+def start_registry2(work, max_entries):
+    return Server("registry2", ["docker-registry", "serve"], work, max_entries)
