@@ -1,6 +1,5 @@
 internal import BerthHTTP
 internal import BerthRegistry
-internal import Foundation
 internal import NIOCore
 internal import NIOHTTP1
 internal import OCI
@@ -19,7 +18,7 @@ extension RegistryAPI {
             let next = "/v2/\(name)/tags/list?last=\(tags.last!.queryEscaped())&n=\(n)"
             headers.add(name: "Link", value: "<\(options.urls.prefix + next)>; rel=\"next\"")
         }
-        return json(encode(["name": name.value, "tags": tags]), headers: headers)
+        return json(ListJSON.object(["name": .string(name.value), "tags": .strings(tags)]), headers: headers)
     }
 
     /// `GET /v2/_catalog?n=&last=`, refusing pages above `catalog.maxentries` as registry:2 does.
@@ -32,7 +31,7 @@ extension RegistryAPI {
             let next = "/v2/_catalog?last=\(names.last!.queryEscaped())&n=\(n)"
             headers.add(name: "Link", value: "<\(options.urls.prefix + next)>; rel=\"next\"")
         }
-        return json(encode(["repositories": names]), headers: headers)
+        return json(ListJSON.object(["repositories": .strings(names)]), headers: headers)
     }
 
     /// `GET /v2/<name>/referrers/<digest>?artifactType=`.
@@ -56,12 +55,5 @@ extension RegistryAPI {
                 .paginationNumberInvalid, "n=\(n) is above catalog.maxentries (\(maximum))", detail: ["n": text])
         }
         return n
-    }
-
-    private func encode(_ object: [String: Any]) -> String {
-        let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data()
-        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -114,8 +114,12 @@ public struct RegistryAPI: HTTPResponder {
     }
 
     func json(_ text: String, status: HTTPResponseStatus = .ok, headers: HTTPHeaders = [:]) -> HTTPResponse {
+        json(ByteBuffer(string: text), status: status, headers: headers)
+    }
+
+    func json(_ body: ByteBuffer, status: HTTPResponseStatus = .ok, headers: HTTPHeaders = [:]) -> HTTPResponse {
         var headers = headers
         headers.replaceOrAdd(name: "Content-Type", value: "application/json; charset=utf-8")
-        return HTTPResponse(status: status, headers: headers, body: .bytes(ByteBuffer(string: text)))
+        return HTTPResponse(status: status, headers: headers, body: .bytes(body))
     }
 }

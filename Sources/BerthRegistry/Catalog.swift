@@ -15,26 +15,15 @@ extension Registry {
     }
 
     /// Every directory under `repositories/` that holds registry data (`_…` children), with
-    /// the names of its children.
+    /// the names of its children: one tree listing from the driver, not a call per directory.
     func repositoryDirectories() async throws -> [(name: String, children: [String])] {
-        var found: [(name: String, children: [String])] = []
-        try await walk(layout.repositories, prefix: "", into: &found)
-        return found
-    }
-
-    private func walk(
-        _ directory: String, prefix: String, into found: inout [(name: String, children: [String])]
-    )
-        async throws
-    {
-        let children = try await listIfPresent(directory)
-        if !prefix.isEmpty, children.contains(where: { $0.hasPrefix("_") }) {
-            found.append((prefix, children))
+        let tree: [DirectoryListing]
+        do {
+            tree = try await driver.directoryTree(layout.repositories) { !$0.hasPrefix("_") && !$0.hasPrefix(".") }
+        } catch StorageError.notFound {
+            return []
         }
-        for child in children where !child.hasPrefix("_") && !child.hasPrefix(".") {
-            let path = "\(directory)/\(child)"
-            guard (try? await driver.stat(path))?.isDirectory == true else { continue }
-            try await walk(path, prefix: prefix.isEmpty ? child : "\(prefix)/\(child)", into: &found)
-        }
+        return tree.filter { !$0.path.isEmpty && $0.children.contains { $0.hasPrefix("_") } }
+            .map { ($0.path, $0.children) }
     }
 }

@@ -15,14 +15,11 @@ extension Registry {
             throw RegistryError(
                 .nameUnknown, "repository \(name) is not known to the registry", detail: ["name": name.value])
         }
-        var tags: [String] = []
-        for candidate in try await listIfPresent(layout.tags(name)).sorted() {
-            if let last, candidate <= last { continue }
-            // A tag directory without a current link is a deleted or half-written tag.
-            guard let tag = try? Tag(candidate), try await exists(layout.tagCurrentLink(name, tag)) else { continue }
-            tags.append(candidate)
-            if let limit, tags.count >= limit { break }
-        }
+        // A tag is a directory under `tags/`, as registry:2 lists them: deleting a tag removes its
+        // directory. (Checking each tag's `current` link would cost a file system call per tag.)
+        var tags = try await listIfPresent(layout.tags(name))
+        if let last { tags.removeAll { $0 <= last } }
+        if let limit, tags.count > limit { tags.removeLast(tags.count - limit) }
         return tags
     }
 }

@@ -14,6 +14,7 @@ public struct FilesystemDriver: StorageDriver {
     public let name = "filesystem"
     public let root: String
     let threadPool: NIOThreadPool
+    let listings = DirectoryListingCache()
     /// Reads hand out chunks of this size; writes are batched up to it before a system call.
     static let chunkSize = 1 << 20
 
@@ -106,19 +107,30 @@ public struct FilesystemDriver: StorageDriver {
     public func list(_ path: String) async throws -> [String] {
         let full = try fullPath(path)
         return try await blocking {
-            guard let dir = opendir(full) else {
-                if errno == ENOENT || errno == ENOTDIR { throw StorageError.notFound(path) }
-                throw StorageError.io("list \(path): \(String(cString: strerror(errno)))")
-            }
-            defer { closedir(dir) }
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            guard let entries = try listing(full) else { throw StorageError.notFound(path) }
+            return entries.map(\.name)
+        }
+    }
+
+    public func directoryTree(
+        _ path: String, enter: @escaping @Sendable (String) -> Bool
+    ) async throws -> [DirectoryListing] {
+        let full = try fullPath(path)
+        return try await blocking {
+            guard let top = try listing(full) else { throw StorageError.notFound(path) }
+            var tree: [DirectoryListing] = []
+            var pending = [(full: full, relative: "", entries: top)]
+            while let directory = pending.popLast() {
+                tree.append(DirectoryListing(path: directory.relative, children: directory.entries.map(\.name)))
+                for entry in directory.entries where entry.isDirectory && enter(entry.name) {
+                    let childFull = "\(directory.full)/\(entry.name)"
+                    // A directory removed since its parent was read is simply not there.
+                    guard let entries = try listing(childFull) else { continue }
+                    let relative = directory.relative.isEmpty ? entry.name : "\(directory.relative)/\(entry.name)"
+                    pending.append((childFull, relative, entries))
                 }
-                if name != "." && name != ".." && !name.hasPrefix(".tmp-") { names.append(name) }
             }
-            return names
+            return tree
         }
     }
 
@@ -149,6 +161,43 @@ public struct FilesystemDriver: StorageDriver {
     public func localFile(_ path: String) -> String? { try? fullPath(path) }
 
     // MARK: - helpers run on the thread pool
+
+    /// A directory's entries in lexical order, from the cache while the directory is unchanged;
+    /// nil when it does not exist.
+    func listing(_ full: String) throws -> DirectoryListingCache.Entries? {
+        guard let stamp = DirectoryListingCache.stamp(full) else { return try Self.readDirectory(full) }
+        if let cached = listings.lookup(full, stamp) { return cached }
+        let readAt = DirectoryListingCache.now()
+        guard var entries = try Self.readDirectory(full) else { return nil }
+        entries.sort { $0.name < $1.name }
+        listings.store(full, stamp, readAt: readAt, entries)
+        return entries
+    }
+
+    /// The entries of a directory, without `.`, `..` and our own temporary files; nil when it
+    /// does not exist. Directory-ness comes from `d_type`, so a listing costs no `stat` per entry
+    /// except on file systems that do not fill it in.
+    static func readDirectory(_ full: String) throws -> DirectoryListingCache.Entries? {
+        guard let dir = opendir(full) else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw StorageError.io("list \(full): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(dir) }
+        var entries: DirectoryListingCache.Entries = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            guard name != "." && name != ".." && !name.hasPrefix(".tmp-") else { continue }
+            var isDirectory = Int32(entry.pointee.d_type) == DT_DIR
+            if Int32(entry.pointee.d_type) == DT_UNKNOWN {
+                var st = Glibc.stat()
+                isDirectory = lstatFile("\(full)/\(name)", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+            }
+            entries.append((name, isDirectory))
+        }
+        return entries
+    }
 
     static func makeParent(of full: String) throws {
         let parent = (full as NSString).deletingLastPathComponent

@@ -24,8 +24,16 @@ public protocol StorageDriver: Sendable {
     /// A writer that appends to `path` (creating it) or, with `append: false`, starts it anew.
     func writer(_ path: String, append: Bool) async throws -> any StorageWriter
 
-    /// The names (not paths) of the direct children of a directory. Throws `StorageError.notFound`.
+    /// The names (not paths) of the direct children of a directory, in lexical order (as object
+    /// stores list keys). Throws `StorageError.notFound`.
     func list(_ path: String) async throws -> [String]
+
+    /// Every directory under `path` (itself first, as `""`) with the names of its children in
+    /// lexical order,
+    /// entering only child directories whose name `enter` accepts. One call for the whole tree,
+    /// so that a driver can answer in one pass (the catalog asks for thousands of directories).
+    /// Throws `StorageError.notFound` when `path` does not exist.
+    func directoryTree(_ path: String, enter: @escaping @Sendable (String) -> Bool) async throws -> [DirectoryListing]
 
     /// Moves an object to a new path, replacing what was there; atomic for readers of `destination`.
     func move(from source: String, to destination: String) async throws
@@ -51,6 +59,17 @@ public struct StorageInfo: Sendable {
         self.size = size
         self.isDirectory = isDirectory
         self.modified = modified
+    }
+}
+
+/// One directory of a `directoryTree`: its path relative to the tree's root, and its children.
+public struct DirectoryListing: Sendable {
+    public let path: String
+    public let children: [String]
+
+    public init(path: String, children: [String]) {
+        self.path = path
+        self.children = children
     }
 }
 

@@ -1,5 +1,6 @@
 import BerthStorage
 import Foundation
+import Glibc
 import NIOCore
 import Testing
 
@@ -86,5 +87,55 @@ import Testing
     @Test func localFileAndNoRedirect() async throws {
         #expect(driver.localFile("/a") == root + "/a")
         #expect(try await driver.redirectURL("/a") == nil)
+    }
+
+    @Test func listingsAreSortedAndTreesSkipWhatTheyAreNotToEnter() async throws {
+        for path in ["/r/b/_x", "/r/a/_y", "/r/a/c/_z", "/r/_skip/d/_w", "/r/a/file"] {
+            try await driver.putContent(path, [1])
+        }
+        #expect(try await driver.list("/r") == ["_skip", "a", "b"])
+        let tree = try await driver.directoryTree("/r") { !$0.hasPrefix("_") }
+        let byPath = Dictionary(uniqueKeysWithValues: tree.map { ($0.path, $0.children) })
+        #expect(byPath == ["": ["_skip", "a", "b"], "a": ["_y", "c", "file"], "a/c": ["_z"], "b": ["_x"]])
+        await #expect(throws: StorageError.notFound("/none")) { try await driver.directoryTree("/none") { _ in true } }
+    }
+
+    /// The directory's mtime, and a way to put it back, to play a change the clock did not see.
+    func mtime(_ path: String) -> timespec {
+        var st = stat()
+        _ = stat(root + path, &st)
+        return st.st_mtim
+    }
+
+    func setMtime(_ path: String, _ time: timespec) {
+        var times = [time, time]
+        _ = utimensat(AT_FDCWD, root + path, &times, 0)
+    }
+
+    @Test func aSettledListingIsReadAgainOnlyWhenTheDirectoryChanges() async throws {
+        try await driver.putContent("/t/one/link", [1])
+        var old = mtime("/t")
+        old.tv_sec -= 60
+        setMtime("/t", old)
+        #expect(try await driver.list("/t") == ["one"])
+        // A change that left the stamp as it was is not seen: the listing came from the cache.
+        try await driver.putContent("/t/two/link", [1])
+        setMtime("/t", old)
+        #expect(try await driver.list("/t") == ["one"])
+        // Any change of the stamp is.
+        try await driver.putContent("/t/three/link", [1])
+        #expect(try await driver.list("/t") == ["one", "three", "two"])
+        try await driver.delete("/t/one")
+        #expect(try await driver.list("/t") == ["three", "two"])
+    }
+
+    @Test func aListingOfARecentlyChangedDirectoryIsNeverReused() async throws {
+        try await driver.putContent("/u/one/link", [1])
+        let fresh = mtime("/u")
+        #expect(try await driver.list("/u") == ["one"])
+        // A second change within the clock's granularity leaves the mtime unchanged.
+        try await driver.putContent("/u/two/link", [1])
+        setMtime("/u", fresh)
+        #expect(try await driver.list("/u") == ["one", "two"])
     }
 }
