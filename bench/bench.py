@@ -104,11 +104,8 @@ def main():
         chunk_size=args.chunk_mib << 20, seconds=args.seconds, connections=args.connections,
         list_connections=args.list_connections, tags=args.tags, repos=args.repos,
         image_layers=args.image_layers, layer_size=args.layer_mib << 20,
-        memory_streams=args.memory_streams, skopeo_layers={})
-    with open(ctx.blob, "wb") as f:
-        for _ in range(args.blob_mib):
-            f.write(os.urandom(1 << 20))
-    ctx.blob_digest = workloads.file_digest(ctx.blob)
+        memory_streams=args.memory_streams, skopeo_layers={}, push_blobs={})
+    ctx.blob_digest = workloads.random_blob(ctx.blob, ctx.blob_size)
     results = Results()
     declare_metrics(ctx)
 
@@ -174,6 +171,8 @@ def declare_metrics(ctx):
 
 def run_round(round_, ctx, servers, results):
     print(f"== round {round_ + 1}", flush=True)
+    for kind in ("monolithic", "chunked"):  # made before anything is timed
+        workloads.push_blob_of_round(ctx, round_, kind)
     sendfile = limits.SendfileServer(ctx.blob)
     try:
         results.run("limit", "limits", lambda: {
@@ -198,6 +197,9 @@ def run_round(round_, ctx, servers, results):
     for what, step in steps:
         for side, server in servers.items():
             results.run(side, what, lambda: step(server))
+    for path in list(ctx.push_blobs):
+        os.remove(path)
+        del ctx.push_blobs[path]
 
 
 def targets(ctx, r):

@@ -84,9 +84,27 @@ def push_blob(port, repo, blob, digest, chunk=None):
     return elapsed
 
 
+def random_blob(path, size):
+    """A file of `size` random bytes; returns its digest."""
+    with open(path, "wb") as f:
+        for offset in range(0, size, 1 << 20):
+            f.write(os.urandom(min(1 << 20, size - offset)))
+    return file_digest(path)
+
+
+def push_blob_of_round(ctx, round_, kind):
+    """A new blob for each round and kind of push, the same for both servers: a blob the server
+    already holds is not stored again (by registry:2 nor Berth), which would measure less work."""
+    path = os.path.join(ctx.work, f"push-{kind}-{round_}")
+    if path not in ctx.push_blobs:
+        ctx.push_blobs[path] = random_blob(path, ctx.blob_size)
+    return path, ctx.push_blobs[path]
+
+
 def measure_push(server, ctx, round_, chunked):
     kind = "chunked" if chunked else "monolithic"
-    elapsed = push_blob(server.port, f"push/{kind}-{round_}", ctx.blob, ctx.blob_digest,
+    blob, digest = push_blob_of_round(ctx, round_, kind)
+    elapsed = push_blob(server.port, f"push/{kind}-{round_}", blob, digest,
                         chunk=ctx.chunk_size if chunked else None)
     return {f"push {kind}": ctx.blob_size / elapsed / 1e6}
 

@@ -23,7 +23,10 @@ public indirect enum ConfigValue: Equatable, Sendable {
     public static func parse(yaml: String) throws -> ConfigValue {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: yaml)
+            // The basic resolver types nothing: values stay strings until the reader asks for a
+            // number or a flag, and Yams' default resolver would compile a dozen regular
+            // expressions (loading ICU) just to guess types this code never uses.
+            node = try Yams.compose(yaml: yaml, .basic)
         } catch {
             // The parser's message ends with a snippet and a caret; one line is enough here.
             let summary = "\(error)".split(separator: "\n").prefix(2).joined(separator: " ")

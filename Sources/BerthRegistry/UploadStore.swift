@@ -82,7 +82,11 @@ extension Registry {
                 detail: ["digest": digest.description])
         }
         let blobPath = layout.blobData(digest)
-        try await driver.move(from: dataPath, to: blobPath)
+        // Content is addressed by digest: a blob already stored holds these very bytes, so it
+        // stays as it is (as in registry:2) and the upload's copy goes with the upload below.
+        if try await !exists(blobPath) {
+            try await driver.move(from: dataPath, to: blobPath)
+        }
         try await writeLink(layout.layerLink(name, digest), digest)
         await uploadHashes.drop(id)  // a sha512 upload leaves the unused sha256 state behind
         try await deleteIfPresent(layout.upload(name, id))

@@ -281,41 +281,45 @@ final class ReadableFile: @unchecked Sendable {
     }
 }
 
-/// Appends to one open file, batching small network buffers into one system call per ~1 MiB.
+/// Appends to one open file, batching network buffers into one system call per ~1 MiB.
+///
+/// A batch is written on the thread pool while the next one is received and hashed: writing
+/// into the page cache and hashing cost about the same, so doing them one after the other
+/// would leave a core idle during an upload. At most one batch is in flight.
 final class FileWriter: StorageWriter, @unchecked Sendable {
     // Only touched by the one task that owns the writer.
-    private var fd: CInt
+    private let file: OpenFile
     private(set) var size: Int64
     private var pending: [ByteBuffer] = []
     private var pendingBytes = 0
+    private var inFlight: Task<Void, any Error>?
+    private var closed = false
     private let threadPool: NIOThreadPool
 
     init(fd: CInt, size: Int64, threadPool: NIOThreadPool) {
-        self.fd = fd
+        self.file = OpenFile(fd)
         self.size = size
         self.threadPool = threadPool
     }
-
-    deinit { if fd >= 0 { Glibc.close(fd) } }
 
     func write(_ buffer: ByteBuffer) async throws {
         guard buffer.readableBytes > 0 else { return }
         pending.append(buffer)
         pendingBytes += buffer.readableBytes
         size += Int64(buffer.readableBytes)
-        if pendingBytes >= FilesystemDriver.chunkSize { try await flush() }
+        if pendingBytes >= FilesystemDriver.chunkSize {
+            try await finishInFlight()
+            let (file, batch, threadPool) = (self.file, self.pending, self.threadPool)
+            pending.removeAll(keepingCapacity: true)
+            pendingBytes = 0
+            inFlight = Task { try await threadPool.runIfActive { try file.write(batch) } }
+        }
     }
 
-    private func flush() async throws {
-        guard !pending.isEmpty else { return }
-        let (fd, buffers) = (self.fd, self.pending)
-        pending.removeAll(keepingCapacity: true)
-        pendingBytes = 0
-        try await threadPool.runIfActive {
-            for buffer in buffers {
-                try buffer.withUnsafeReadableBytes { try FilesystemDriver.writeFully(fd, $0) }
-            }
-        }
+    private func finishInFlight() async throws {
+        guard let task = inFlight else { return }
+        inFlight = nil
+        try await task.value
     }
 
     func commit() async throws {
@@ -323,12 +327,28 @@ final class FileWriter: StorageWriter, @unchecked Sendable {
     }
 
     func close() async throws {
-        guard fd >= 0 else { return }
-        defer {
-            Glibc.close(fd)
-            fd = -1
+        guard !closed else { return }
+        closed = true
+        try await finishInFlight()
+        let (file, batch) = (self.file, self.pending)
+        pending = []
+        if !batch.isEmpty { try await threadPool.runIfActive { try file.write(batch) } }
+    }
+}
+
+/// A descriptor closed when the last user lets go — the writer, or a batch still being written
+/// after the writer was dropped — so that no write can land on a reused descriptor number.
+final class OpenFile: Sendable {
+    let fd: CInt
+
+    init(_ fd: CInt) { self.fd = fd }
+
+    deinit { Glibc.close(fd) }
+
+    func write(_ buffers: [ByteBuffer]) throws {
+        for buffer in buffers {
+            try buffer.withUnsafeReadableBytes { try FilesystemDriver.writeFully(fd, $0) }
         }
-        try await flush()
     }
 }
 
