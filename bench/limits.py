@@ -5,6 +5,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -25,6 +26,7 @@ def disk_write_mbps(source, directory):
     durability both registries give a blob."""
     target = os.path.join(directory, "dd.out")
     size = os.path.getsize(source)
+    os.sync()  # as before each push
     start = time.perf_counter()
     subprocess.run(["dd", f"if={source}", f"of={target}", "bs=1M", "status=none"], check=True)
     elapsed = time.perf_counter() - start
@@ -34,27 +36,30 @@ def disk_write_mbps(source, directory):
 
 class SendfileServer:
     """Answers every request on a keep-alive connection with the whole file, sent by
-    sendfile(2) in one loop: the least work any server can do to serve a blob."""
+    sendfile(2) in one blocking loop: the least work any server can do to serve a blob. It runs
+    in its own process, as the registries do, so that it shares no process (and no GIL) with
+    the client."""
 
     def __init__(self, path):
-        self.path = path
         self.size = os.path.getsize(path)
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(128)
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "serve", path],
+                                        stdout=subprocess.PIPE, text=True)
+        self.port = int(self.process.stdout.readline())
 
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
 
-    def _serve(self, conn):
-        with conn, open(self.path, "rb") as f:
+
+def serve(path):
+    size = os.path.getsize(path)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    print(listener.getsockname()[1], flush=True)
+
+    def connection(conn):
+        with conn, open(path, "rb") as f:
             pending = b""
             while True:
                 while b"\r\n\r\n" not in pending:
@@ -63,10 +68,15 @@ class SendfileServer:
                         return
                     pending += data
                 _, pending = pending.split(b"\r\n\r\n", 1)
-                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {self.size}\r\n\r\n".encode())
+                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
                 offset = 0
-                while offset < self.size:
-                    offset += os.sendfile(conn.fileno(), f.fileno(), offset, self.size - offset)
+                while offset < size:
+                    offset += os.sendfile(conn.fileno(), f.fileno(), offset, size - offset)
 
-    def stop(self):
-        self.listener.close()
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=connection, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    serve(sys.argv[2])

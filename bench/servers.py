@@ -1,6 +1,7 @@
 """Berth and registry:2 started from the same config.yml — filesystem storage on the same disk,
 delete enabled, access logs off, only the address and data directory differ — and stopped by PID."""
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
@@ -28,10 +29,25 @@ http:
 """
 
 
+def evict_from_page_cache(path):
+    """Drops a file's cached pages, so that a process starting from it reads it in from disk.
+
+    How much of an executable a process has resident depends on how its pages sit in the page
+    cache: a binary just written by the linker (or by `cp`) is cached in large folios, and a
+    fault maps a whole folio. Evicting both servers' binaries before they start measures both
+    as they start after a reboot, instead of one as freshly built and the other as installed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 class Server:
     """One registry process under test."""
 
     def __init__(self, name, command, work, max_entries):
+        evict_from_page_cache(shutil.which(command[0]))
         self.name = name
         self.port = free_port()
         self.data = os.path.join(work, name, "data")
@@ -54,6 +70,12 @@ class Server:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
         raise RuntimeError(f"no {field} for {self.name}")
+
+    def cpu_seconds(self):
+        """User and system CPU time the process has used so far."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mib(self):
         return self._status_kib("VmRSS") / 1024

@@ -104,9 +104,14 @@ def push_blob_of_round(ctx, round_, kind):
 def measure_push(server, ctx, round_, chunked):
     kind = "chunked" if chunked else "monolithic"
     blob, digest = push_blob_of_round(ctx, round_, kind)
+    # Every push starts with no dirty pages waiting for the disk, so that none pays for the
+    # writeback of the one before it.
+    os.sync()
+    cpu = server.cpu_seconds()
     elapsed = push_blob(server.port, f"push/{kind}-{round_}", blob, digest,
                         chunk=ctx.chunk_size if chunked else None)
-    return {f"push {kind}": ctx.blob_size / elapsed / 1e6}
+    return {f"push {kind}": ctx.blob_size / elapsed / 1e6,
+            f"push {kind}, server CPU": (server.cpu_seconds() - cpu) / (ctx.blob_size / 1e9)}
 
 
 # --- pulls ------------------------------------------------------------------------------------
@@ -143,9 +148,12 @@ def parallel_pulls(port, path, size, streams):
 
 def measure_pull(server, ctx, round_, streams):
     path = f"/v2/{PULL_REPO}/blobs/{ctx.blob_digest}"
+    cpu = server.cpu_seconds()
     rate = parallel_pulls(server.port, path, ctx.blob_size, streams)
+    cpu_per_gb = (server.cpu_seconds() - cpu) / (ctx.blob_size * streams / 1e9)
     verify_pull(server.port, path, ctx.blob_digest)
-    return {f"pull, {streams} stream{'s' if streams > 1 else ''}": rate}
+    name = f"pull, {streams} stream{'s' if streams > 1 else ''}"
+    return {name: rate, f"{name}, server CPU": cpu_per_gb}
 
 
 def measure_pull_memory(server, ctx, round_):
