@@ -54,6 +54,22 @@ import Testing
         await #expect(throws: RegistryError.self) { try await registry.uploadSize(name, id) }
     }
 
+    @Test func aBlobPushedAgainKeepsTheStoredFile() async throws {
+        let bytes = Array("shared layer".utf8)
+        let digest = try await push(bytes)
+        let data = root + "/docker/registry/v2/blobs/sha256/\(digest.hex.prefix(2))/\(digest.hex)/data"
+        let inode = try #require(try FileManager.default.attributesOfItem(atPath: data)[.systemFileNumber] as? Int)
+        let other = try RepositoryName("team/other")
+        _ = try await push(bytes, to: other)
+        // Not renamed over: the same file serves both repositories, and the second upload is gone.
+        #expect(try FileManager.default.attributesOfItem(atPath: data)[.systemFileNumber] as? Int == inode)
+        #expect(try await registry.blob(other, digest).size == Int64(bytes.count))
+        #expect(
+            try FileManager.default.contentsOfDirectory(
+                atPath: root + "/docker/registry/v2/repositories/team/other/_uploads"
+            ).isEmpty)
+    }
+
     @Test func chunksMustContinueTheUpload() async throws {
         let id = try await registry.startUpload(name)
         #expect(try await registry.appendUpload(name, id, body: body([1, 2, 3]).async, expectedOffset: 0) == 3)
