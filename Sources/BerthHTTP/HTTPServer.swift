@@ -27,9 +27,9 @@ public struct HTTPServer: Service {
     public func run() async throws {
         let configuration = self.configuration
         let isTLS = configuration.tls != nil
-        // Socket reads of up to 1 MiB (small reads cost a hand-off each and halved upload speed)
-        // and at most 4 unconsumed body parts per connection bound what a fast uploader can make
-        // us hold to a few MiB.
+        // Socket reads of up to 1 MiB (small reads cost a hand-off each and halved upload speed).
+        // Reading pauses once 4 body parts wait unconsumed; with up to 8 reads per cycle, a fast
+        // uploader can make us hold at most ~12 MiB per connection.
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

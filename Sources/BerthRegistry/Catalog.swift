@@ -8,15 +8,15 @@ extension Registry {
     public func repositories(after last: String? = nil, limit: Int) async throws -> [String] {
         var names = try await repositoryDirectories()
             .filter { $0.children.contains("_layers") || $0.children.contains("_manifests") }
-            .map(\.name)
+            .map(\.path)
             .sorted()
         if let last { names = names.filter { $0 > last } }
         return Array(names.prefix(limit))
     }
 
-    /// Every directory under `repositories/` that holds registry data (`_…` children), with
-    /// the names of its children: one tree listing from the driver, not a call per directory.
-    func repositoryDirectories() async throws -> [(name: String, children: [String])] {
+    /// Every directory under `repositories/` that holds registry data (`_…` children), its path
+    /// being the repository name: one tree listing from the driver, not a call per directory.
+    func repositoryDirectories() async throws -> [DirectoryListing] {
         let tree: [DirectoryListing]
         do {
             tree = try await driver.directoryTree(layout.repositories) { !$0.hasPrefix("_") && !$0.hasPrefix(".") }
@@ -24,6 +24,5 @@ extension Registry {
             return []
         }
         return tree.filter { !$0.path.isEmpty && $0.children.contains { $0.hasPrefix("_") } }
-            .map { ($0.path, $0.children) }
     }
 }

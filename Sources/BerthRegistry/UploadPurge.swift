@@ -11,7 +11,7 @@ extension Registry {
         guard !options.readOnly else { return [] }
         var purged: [String] = []
         for repository in try await repositoryDirectories() where repository.children.contains("_uploads") {
-            guard let name = try? RepositoryName(repository.name) else { continue }
+            guard let name = try? RepositoryName(repository.path) else { continue }
             let uploads = "\(layout.repository(name))/_uploads"
             for idText in try await listIfPresent(uploads) {
                 guard let id = try? UploadID(idText), let started = try await uploadStart(name, id), started < cutoff
