@@ -228,3 +228,30 @@ def test_trickling_headers_are_cut_off(start_berth):
     s.close()
     assert closed and time.time() - started < 6
     still_serving(b)
+
+
+def test_slow_but_steady_reader_is_kept(start_berth):
+    # A pull that takes longer than the idle timeout is fine as long as the client keeps reading.
+    b = start_berth({"http": {"idletimeout": "1s"}})
+    data = os.urandom(16 << 20)
+    d = push_blob(b.url, "team/app", data)
+    s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+    request = f"GET /v2/team/app/blobs/{d} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    s.sendall(request)
+    started = time.time()
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += s.recv(4096)
+    head, body = received.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200")
+    while len(body) < len(data):
+        chunk = s.recv(512 * 1024)
+        assert chunk, f"the server dropped a client that kept reading, after {len(body)} bytes"
+        body += chunk
+        time.sleep(0.1)
+    assert body == data
+    assert time.time() - started > 2  # it did take longer than the idle timeout
+    s.sendall(request.replace(f"blobs/{d}".encode(), b"tags/list"))  # and the connection lives on
+    assert s.recv(100).startswith(b"HTTP/1.1 ")
+    s.close()

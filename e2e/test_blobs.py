@@ -1,4 +1,5 @@
 """Pull of blobs: headers, ranges, repository isolation, deletion."""
+import concurrent.futures
 import os
 import requests
 
@@ -83,3 +84,31 @@ def test_large_blob_streams_intact(berth):
     r = requests.get(f"{berth.url}/v2/team/big/blobs/{d}", stream=True)
     got = b"".join(r.iter_content(1 << 20))
     assert digest(got) == d
+
+
+def test_large_blob_ranges_and_keep_alive(berth):
+    # Bodies from 1 MiB up are sent from a thread of their own; the connection must carry on
+    # after them, and a range must start where it says.
+    data = os.urandom(5 * 1024 * 1024 + 17)
+    d = push_blob(berth.url, "team/big", data)
+    url = f"{berth.url}/v2/team/big/blobs/{d}"
+    with requests.Session() as session:
+        for _ in range(2):
+            assert session.get(url).content == data
+        r = session.get(url, headers={"Range": "bytes=1048575-4194400"})
+        assert r.status_code == 206 and r.content == data[1048575:4194401]
+        r = session.get(url, headers={"Range": f"bytes=-{3 << 20}"})
+        assert r.status_code == 206 and r.content == data[-(3 << 20):]
+        assert session.get(f"{berth.url}/v2/").status_code == 200
+
+
+def test_more_concurrent_pulls_than_sender_threads(berth):
+    # 80 streams: 64 get a sender thread, the rest the event loops' sendfile; all must be intact.
+    data = os.urandom(2 * 1024 * 1024)
+    d = push_blob(berth.url, "team/many", data)
+
+    def pull(_):
+        return digest(requests.get(f"{berth.url}/v2/team/many/blobs/{d}").content)
+
+    with concurrent.futures.ThreadPoolExecutor(80) as pool:
+        assert set(pool.map(pull, range(80))) == {d}

@@ -5,11 +5,16 @@ internal import NIOHTTP1
 ///
 /// - a request the codec cannot parse is answered (431 for too-large headers, 400 otherwise)
 ///   when no response is under way, then the connection is closed;
-/// - idle timeouts apply by phase: while waiting for a request or reading its body, a client
-///   that sends nothing for the read timeout is dropped; while a response is being sent, a
-///   client that takes nothing for the write timeout is dropped. A slow handler is not;
+/// - idle timeouts apply by phase: while reading a request body, a client that sends nothing
+///   for the read timeout is dropped; while a response is being sent, a client that takes
+///   nothing for the write timeout is dropped. A slow handler is not, nor is a
+///   body being sent from outside the pipeline (`BodySentOutsidePipeline`), whose sender keeps
+///   its own write timeout;
 /// - a request head must arrive whole within the head timeout of the connection opening or of
-///   the previous response, so a client trickling header bytes cannot hold a connection.
+///   the previous response, so neither a silent client nor one trickling header bytes can hold
+///   a connection. (The read timeout does not apply here: it counts from the last byte read,
+///   which after a long download was long ago, and would drop a client the moment its
+///   response ended.)
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -26,6 +31,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestEnded = false
     /// A response head was written and its end was not.
     private var responseOpen = false
+    /// The socket the open response's body is being written to by another thread, unseen by
+    /// the pipeline; shut down if the channel closes, so that the other thread stops too.
+    private var bodySender: DuplicatedSocket?
     /// An error response has been sent and output closed; input is read and discarded until
     /// the client closes or the linger time ends, so that our close does not reset the
     /// connection before the client has read the response.
@@ -86,14 +94,33 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
     }
 
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let event = event as? BodySentOutsidePipeline else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        switch event {
+        case .started(let socket): bodySender = socket
+        case .finished: bodySender = nil
+        }
+        promise?.succeed()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        bodySender?.shutDown()
+        bodySender = nil
+        context.fireChannelInactive()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let idle = event as? IdleStateHandler.IdleStateEvent else {
             context.fireUserInboundEventTriggered(event)
             return
         }
+        let readingBody = exchangeOpen && !requestEnded
         let responding = exchangeOpen && requestEnded
         switch idle {
-        case .read where !responding, .write where responding:
+        case .read where readingBody, .write where responding && bodySender == nil:
             context.close(promise: nil)
         default:
             break
@@ -136,3 +163,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
 @available(*, unavailable)
 extension ConnectionGuard: Sendable {}
+
+/// Sent down the pipeline around a response body written to the socket by another thread
+/// (`ThreadedFileSender`), so that the guard does not take the pipeline's silence for a stall.
+enum BodySentOutsidePipeline: Sendable {
+    case started(DuplicatedSocket)
+    case finished
+}

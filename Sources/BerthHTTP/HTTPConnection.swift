@@ -101,7 +101,8 @@ struct HTTPConnection {
             keepAlive = false
         }
         let responseHead = makeHead(for: response, request: head, keepAlive: keepAlive)
-        let writer = ResponseWriter(channel: channel, isTLS: isTLS, isHEAD: head.method == .HEAD)
+        let writer = ResponseWriter(
+            channel: channel, isTLS: isTLS, isHEAD: head.method == .HEAD, idleTimeout: configuration.idleTimeout)
         let sent: Int64
         do {
             sent = try await writer.write(head: responseHead, body: response.body)

@@ -13,6 +13,8 @@ struct ResponseWriter {
     let channel: any Channel
     let isTLS: Bool
     let isHEAD: Bool
+    /// A client that takes nothing of a response for this long is given up on.
+    let idleTimeout: TimeAmount
 
     /// sendfile regions are sent in pieces of this size, so write progress is visible to the
     /// idle timeout and a stalled client is noticed.
@@ -36,6 +38,12 @@ struct ResponseWriter {
             // Open before the head goes out, so a vanished file fails the request, not the stream.
             let handle = try await open(path)
             defer { try? handle.close() }
+            let sender = ThreadedFileSender.shared
+            if !isTLS && length >= ThreadedFileSender.minimumLength && sender.reserve() {
+                defer { sender.release() }
+                try await writeFromThread(handle, head: head, offset: offset, length: length, sender: sender)
+                return length
+            }
             channel.write(HTTPServerResponsePart.head(head), promise: nil)
             let sent = try await writeFile(handle, offset: offset, length: length)
             try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
@@ -68,6 +76,27 @@ struct ResponseWriter {
         }
         if let pending { try await pending.get() }
         return sent
+    }
+
+    /// The head and end go through the pipeline, the body straight from a sender thread to a
+    /// duplicate of the socket (see `ThreadedFileSender` for why).
+    private func writeFromThread(
+        _ file: NIOFileHandle, head: HTTPResponseHead, offset: Int64, length: Int64, sender: ThreadedFileSender
+    ) async throws {
+        let channel = self.channel
+        let (socket, headWritten) = try await channel.eventLoop.submit {
+            let socket = try DuplicatedSocket(of: channel)
+            channel.triggerUserOutboundEvent(BodySentOutsidePipeline.started(socket), promise: nil)
+            return (socket, channel.writeAndFlush(HTTPServerResponsePart.head(head)))
+        }.get()
+        defer { socket.close() }
+        // The whole head must be on the socket before the first byte of the body.
+        try await headWritten.get()
+        try await sender.send(file: file, offset: offset, length: length, to: socket, idleTimeout: idleTimeout)
+        try await channel.eventLoop.flatSubmit {
+            channel.triggerUserOutboundEvent(BodySentOutsidePipeline.finished, promise: nil)
+            return channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+        }.get()
     }
 
     private func open(_ path: String) async throws -> NIOFileHandle {
