@@ -372,3 +372,20 @@ def test_access_log_does_not_depend_on_level(start_berth):
     requests.get(f"{b.url}/v2/")
     time.sleep(0.2)
     assert "GET /v2/ 200" in b.logs()
+
+
+def test_drain_timeout_ends_stalled_download(start_berth):
+    # A client that stops reading a large blob holds its connection until the idle timeout (60 s
+    # here); shutdown must not wait that long past the drain timeout.
+    b = start_berth({"http": {"draintimeout": "1s"}})
+    d = push_blob(b.url, "team/app", bytes(64 << 20))
+    s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    s.sendall(f"GET /v2/team/app/blobs/{d} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    time.sleep(0.5)  # the server's writes stall: we read nothing more
+    started = time.time()
+    b.proc.send_signal(signal.SIGTERM)
+    assert b.proc.wait(15) == 0
+    assert time.time() - started < 4
+    s.close()

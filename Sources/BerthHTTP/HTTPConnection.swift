@@ -105,7 +105,13 @@ struct HTTPConnection {
             channel: channel, isTLS: isTLS, isHEAD: head.method == .HEAD, idleTimeout: configuration.idleTimeout)
         let sent: Int64
         do {
-            sent = try await writer.write(head: responseHead, body: response.body)
+            // Cancelled (the shutdown's drain time is over): close the connection, which ends a
+            // download in flight whichever way its body is being sent.
+            sent = try await withTaskCancellationHandler {
+                try await writer.write(head: responseHead, body: response.body)
+            } onCancel: {
+                channel.close(promise: nil)
+            }
         } catch {
             // Clients hang up as soon as they have what they wanted; only other failures are news.
             let clientGone =
