@@ -74,7 +74,7 @@ final class ThreadedFileSender: Sendable {
         var position = off_t(offset)
         var remaining = length
         while remaining > 0 {
-            let sent = Glibc.sendfile(socket, file, &position, Int(min(remaining, 1 << 30)))
+            let sent = Glibc.sendfile(socket, file, &position, Int(min(remaining, 1 << 20)))
             if sent > 0 {
                 remaining -= Int64(sent)
                 continue
