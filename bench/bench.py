@@ -195,6 +195,9 @@ def run_round(round_, ctx, servers, results):
     ]
     for what, step in steps:
         for side, server in servers.items():
+            # No workload shares the machine with the writeback of the one before it (a push
+            # leaves 256 MiB for the kernel to write out, which took CPU from the pull after it).
+            os.sync()
             results.run(side, what, lambda: step(server))
     for path in list(ctx.push_blobs):
         os.remove(path)
