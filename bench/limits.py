@@ -21,9 +21,10 @@ def sha256_one_core_mbps(seconds=2):
     return float(match.group(1)) * 1000 / 1e6
 
 
-def recycle_free_memory(directory, size):
-    """Makes sure `size` bytes of memory were freed a moment ago, for the page cache that a
-    measurement's writes are about to take.
+def ready_for_writes(directory, size):
+    """Readies the machine for a measurement that writes `size` bytes: no dirty pages waiting
+    for the disk (so that none pays for the writeback of what came before), and `size` bytes of
+    memory freed a moment ago for the page cache that the writes are about to take.
 
     On this kind of VM the balloon driver hands memory that has been free for about 2 s back
     to the host (virtio_balloon free page reporting), and the first write into such memory
@@ -33,7 +34,8 @@ def recycle_free_memory(directory, size):
     hypervisor, and whichever ran right after something freed memory would be fast (the first
     version of this harness gave that edge to the push that followed `dd`). Writing a scratch
     file and deleting it before the dirty pages are written back costs no disk I/O."""
-    scratch = os.path.join(directory, "recycle.scratch")
+    os.sync()
+    scratch = os.path.join(directory, "warm-memory.scratch")
     block = bytes(1 << 20)
     with open(scratch, "wb") as f:
         for _ in range(0, size, len(block)):
@@ -43,11 +45,10 @@ def recycle_free_memory(directory, size):
 
 def disk_write_mbps(source, directory):
     """`dd` of the page-cached source to a new file on the servers' disk, no fsync — the same
-    durability both registries give a blob — into recycled memory, as every push is."""
+    durability both registries give a blob — into warm memory, as every push is."""
     target = os.path.join(directory, "dd.out")
     size = os.path.getsize(source)
-    os.sync()  # as before each push
-    recycle_free_memory(directory, 2 * size)
+    ready_for_writes(directory, 2 * size)  # as before each push
     start = time.perf_counter()
     subprocess.run(["dd", f"if={source}", f"of={target}", "bs=1M", "status=none"], check=True)
     elapsed = time.perf_counter() - start

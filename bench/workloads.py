@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from client import Connection
-from limits import recycle_free_memory
+from limits import ready_for_writes
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -105,10 +105,7 @@ def push_blob_of_round(ctx, round_, kind):
 def measure_push(server, ctx, round_, chunked):
     kind = "chunked" if chunked else "monolithic"
     blob, digest = push_blob_of_round(ctx, round_, kind)
-    # Every push starts with no dirty pages waiting for the disk, so that none pays for the
-    # writeback of the one before it, and with warm memory for its page cache.
-    os.sync()
-    recycle_free_memory(ctx.work, 2 * ctx.blob_size)
+    ready_for_writes(ctx.work, 2 * ctx.blob_size)
     cpu = server.cpu_seconds()
     elapsed = push_blob(server.port, f"push/{kind}-{round_}", blob, digest,
                         chunk=ctx.chunk_size if chunked else None)
@@ -354,15 +351,13 @@ def measure_skopeo(server, ctx, round_):
     layout, layers = skopeo_image(ctx, round_)
     ref = f"docker://127.0.0.1:{server.port}/skopeo/image-{round_}:latest"
     image_size = ctx.image_layers * ctx.layer_size
-    os.sync()
-    recycle_free_memory(ctx.work, 2 * image_size)  # the server writes the layers
+    ready_for_writes(ctx.work, 2 * image_size)  # the server writes the layers
     start = time.perf_counter()
     subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:latest", ref],
                    check=True, capture_output=True)
     pushed = time.perf_counter()
     out = os.path.join(ctx.work, server.name, f"pulled-{round_}")
-    os.sync()
-    recycle_free_memory(ctx.work, 2 * image_size)  # skopeo writes them
+    ready_for_writes(ctx.work, 2 * image_size)  # skopeo writes them
     resumed = time.perf_counter()
     subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", ref, f"dir:{out}"],
                    check=True, capture_output=True)
