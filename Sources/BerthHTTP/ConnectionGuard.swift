@@ -7,9 +7,8 @@ internal import NIOHTTP1
 ///   when no response is under way, then the connection is closed;
 /// - idle timeouts apply by phase: while reading a request body, a client that sends nothing
 ///   for the read timeout is dropped; while a response is being sent, a client that takes
-///   nothing for the write timeout is dropped. A slow handler is not, nor is a
-///   body being sent from outside the pipeline (`BodySentOutsidePipeline`), whose sender keeps
-///   its own write timeout;
+///   nothing for the write timeout is dropped. A slow handler is not, nor is a body sent from
+///   outside the pipeline (`BodySentOutsidePipeline`): its sender keeps its own write timeout;
 /// - a request head must arrive whole within the head timeout of the connection opening or of
 ///   the previous response, so neither a silent client nor one trickling header bytes can hold
 ///   a connection. (The read timeout does not apply here: it counts from the last byte read,
