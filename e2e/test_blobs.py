@@ -1,6 +1,8 @@
 """Pull of blobs: headers, ranges, repository isolation, deletion."""
 import concurrent.futures
 import os
+import socket
+import time
 import requests
 
 from conftest import digest, oci_error, push_blob
@@ -112,3 +114,51 @@ def test_more_concurrent_pulls_than_sender_threads(berth):
 
     with concurrent.futures.ThreadPoolExecutor(80) as pool:
         assert set(pool.map(pull, range(80))) == {d}
+
+
+def test_pull_intact_while_other_pulls_come_and_go(berth):
+    # While few transfers run, a sender copies through a buffer; when more arrive it switches
+    # to sendfile, and back when they leave. Readers that stall across both switches must
+    # still get every byte in order. Small receive buffers keep the server's sends in step with
+    # what the test reads.
+    data = os.urandom(24 << 20)
+    d = push_blob(berth.url, "team/switch", data)
+    request = f"GET /v2/team/switch/blobs/{d} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+    def start():
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+        s.connect(("127.0.0.1", berth.port))
+        s.sendall(request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(1)
+        assert head.startswith(b"HTTP/1.1 200")
+        return s, bytearray()
+
+    def read(reader, upto):
+        s, body = reader
+        while len(body) < upto:
+            chunk = s.recv(min(1 << 20, upto - len(body)))
+            assert chunk, f"connection closed after {len(body)} bytes"
+            body += chunk
+
+    stalled = [start() for _ in range(2)]
+    for reader in stalled:
+        read(reader, 1 << 20)
+    time.sleep(0.3)  # the senders fill the sockets and wait, holding copied bytes
+    crowd = [start() for _ in range(min(2 * os.cpu_count() + 4, 60))]
+    for reader in crowd:
+        read(reader, 64 << 10)
+    time.sleep(0.3)
+    for reader in stalled:
+        read(reader, 6 << 20)  # sent while the crowd is there
+    for reader in crowd:
+        read(reader, len(data))
+        reader[0].close()
+        assert digest(bytes(reader[1])) == d
+    time.sleep(0.3)
+    for reader in stalled:
+        read(reader, len(data))  # few transfers again
+        reader[0].close()
+        assert digest(bytes(reader[1])) == d

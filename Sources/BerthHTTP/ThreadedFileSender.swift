@@ -23,7 +23,7 @@ final class ThreadedFileSender: Sendable {
 
     private let pool: NIOThreadPool
     private let capacity: Int
-    /// More transfers than this at once, and the CPU is what limits them (see `callLength`).
+    /// More transfers than this at once, and the CPU is what limits them (see `sendLoop`).
     private let crowd = 2 * System.coreCount
     /// Whether the pool's threads exist yet (they are made at first use: a registry that serves
     /// no large blob never has them), and how many are sending.
@@ -68,23 +68,39 @@ final class ThreadedFileSender: Sendable {
         }
     }
 
-    /// How much the next `sendfile` call is asked to send. Measured side by side on 2 cores: with
-    /// one transfer, 1 MiB calls sent 3.3 GB/s where one call for the whole range sent 2.2 (the
-    /// receiver gets the data sooner); with 16, one call per range sent 7.9 GB/s, as a bare
-    /// blocking loop does, where 1 MiB calls sent 7.4 (fewer calls, less CPU per byte).
-    private var callLength: Int64 {
-        state.withLockedValue { $0.busy } > crowd ? 1 << 30 : 1 << 20
+    /// Whether few enough transfers run that the CPU has room for a copy (see `sendLoop`).
+    private var fewTransfers: Bool {
+        state.withLockedValue { $0.busy } <= crowd
     }
 
-    /// `sendfile(2)` until done. The socket is non-blocking (it is the event loop's), so a full
-    /// socket buffer returns `EAGAIN` and the thread sleeps in `poll` until there is room.
+    /// Sends until done, choosing the way before each system call:
+    /// - While few transfers run, bytes are copied through a buffer (`pread`, then `write`). A
+    ///   core is free for the copy, and a reader on the same host (loopback, or a kind node's
+    ///   veth) then receives bytes that are still in the CPU's cache instead of fetching page
+    ///   cache pages from memory itself. Measured side by side on 2 cores: one 256 MiB pull
+    ///   3.8 GB/s against 3.4 with `sendfile`, and a 10-layer skopeo pull 0.60 s against 0.65
+    ///   (registry:2, which copies 32 KiB at a time: 0.62).
+    /// - With more, the CPU is what limits them, and `sendfile(2)` sends each range in one call
+    ///   without a copy: 16 pulls 7.9 GB/s, as a bare blocking `sendfile` loop.
+    ///
+    /// The socket is non-blocking (it is the event loop's), so a full socket buffer returns
+    /// `EAGAIN` and the thread sleeps in `poll` until there is room.
     private func sendLoop(
         socket: CInt, file: CInt, offset: Int64, length: Int64, timeoutMilliseconds: CInt
     ) throws {
-        var position = off_t(offset)
+        var position = off_t(offset)  // the next byte the client is to get
         var remaining = length
+        var copy = CopyBuffer()
+        defer { copy.deallocate() }
         while remaining > 0 {
-            let sent = Glibc.sendfile(socket, file, &position, Int(min(remaining, callLength)))
+            let sent: Int
+            if fewTransfers {
+                sent = try copy.write(to: socket, from: file, at: position, upTo: remaining)
+                if sent > 0 { position += off_t(sent) }
+            } else {
+                copy.discard()  // sendfile reads from `position` itself
+                sent = Glibc.sendfile(socket, file, &position, Int(remaining))
+            }
             if sent > 0 {
                 remaining -= Int64(sent)
                 continue
@@ -99,50 +115,54 @@ final class ThreadedFileSender: Sendable {
                 if ready == 0 { throw IOError(errnoCode: ETIMEDOUT, reason: "client stopped reading") }
                 if ready < 0 && errno != EINTR { throw IOError(errnoCode: errno, reason: "poll") }
             case let code:
-                throw IOError(errnoCode: code, reason: "sendfile")
+                throw IOError(errnoCode: code, reason: "send")
             }
         }
     }
 }
 
-/// A duplicate of a connection's socket descriptor, for a thread outside the event loop.
+/// The bytes read from the file and not yet taken by the socket, for one transfer's copies.
 ///
-/// The event loop may close its own descriptor at any time (the client went away); the duplicate
-/// keeps the number from being reused under a send in flight. `shutDown()` (on channel close)
-/// ends such a send at once, and never touches a descriptor already closed here.
-final class DuplicatedSocket: Sendable {
-    private let descriptor: NIOLockedValueBox<CInt?>
+/// Made at the first copy and freed when the transfer ends. A transfer only copies while at
+/// most `crowd` transfers run, so about that many buffers exist at most.
+private struct CopyBuffer {
+    static let capacity = 1 << 20
+    private var storage: UnsafeMutableRawPointer?
+    private var pending = 0..<0
 
-    /// Must be called on the channel's event loop.
-    init(of channel: any Channel) throws {
-        let duplicate = try channel.pipeline.syncOperations.withUnsafeTransportIfAvailable(
-            of: NIOBSDSocket.Handle.self
-        ) { handle in
-            let copy = dup(handle)
-            guard copy >= 0 else { throw IOError(errnoCode: errno, reason: "dup") }
-            return copy
+    /// One `write(2)` of the buffered bytes, reading the next `min(capacity, remaining)` bytes
+    /// at `position` first when none are left. Returns what `write` returned (`errno` is set
+    /// when that is -1), or 0 when the file ended early.
+    mutating func write(to socket: CInt, from file: CInt, at position: off_t, upTo remaining: Int64) throws -> Int {
+        let buffer = storage ?? UnsafeMutableRawPointer.allocate(byteCount: Self.capacity, alignment: 4096)
+        storage = buffer
+        if pending.isEmpty {
+            let read = try readFile(file, into: buffer, count: Int(min(Int64(Self.capacity), remaining)), at: position)
+            if read == 0 { return 0 }
+            pending = 0..<read
         }
-        guard let duplicate else { throw ChannelError.operationUnsupported }
-        descriptor = NIOLockedValueBox(duplicate)
+        let written = Glibc.write(socket, buffer + pending.lowerBound, pending.count)
+        if written > 0 { pending = (pending.lowerBound + written)..<pending.upperBound }
+        return written
     }
 
-    /// Runs `body` with the descriptor; throws if it was shut down or closed already.
-    func withDescriptor<T>(_ body: (CInt) throws -> T) throws -> T {
-        guard let fd = descriptor.withLockedValue({ $0 }) else { throw ChannelError.ioOnClosedChannel }
-        return try body(fd)
+    /// Forgets the buffered bytes: the next send starts again from the file.
+    mutating func discard() {
+        pending = 0..<0
     }
 
-    /// Stops any send on the socket (the peer sees the connection end).
-    func shutDown() {
-        descriptor.withLockedValue { fd in
-            if let fd { _ = Glibc.shutdown(fd, CInt(SHUT_RDWR)) }
-        }
+    mutating func deallocate() {
+        storage?.deallocate()
+        storage = nil
     }
 
-    func close() {
-        descriptor.withLockedValue { fd in
-            if let open = fd { _ = Glibc.close(open) }
-            fd = nil
+    private func readFile(
+        _ file: CInt, into buffer: UnsafeMutableRawPointer, count: Int, at position: off_t
+    ) throws -> Int {
+        while true {
+            let read = pread(file, buffer, count, position)
+            if read >= 0 { return read }
+            if errno != EINTR { throw IOError(errnoCode: errno, reason: "pread") }
         }
     }
 }
