@@ -172,33 +172,45 @@ def run_round(round_, ctx, servers, results):
     print(f"== round {round_ + 1}", flush=True)
     for kind in ("monolithic", "chunked"):  # made before anything is timed
         workloads.push_blob_of_round(ctx, round_, kind)
+    results.run("limit", "limits", lambda: {
+        "sha256 one core": limits.sha256_one_core_mbps(),
+        "disk write": limits.disk_write_mbps(ctx.blob, ctx.work),
+    })
     sendfile = limits.SendfileServer(ctx.blob)
+    # (what, how each server is measured, how the limit is measured beside them or None). The
+    # sendfile limit is taken right before the servers' pulls, so that it meets the machine in
+    # the state they meet it in.
+    steps = [
+        ("push monolithic", lambda s: workloads.measure_push(s, ctx, round_, chunked=False), None),
+        ("push chunked", lambda s: workloads.measure_push(s, ctx, round_, chunked=True), None),
+        ("pull 1", lambda s: workloads.measure_pull(s, ctx, round_, 1),
+         lambda: workloads.measure_sendfile_limit(sendfile, ctx, 1)),
+        ("pull 16", lambda s: workloads.measure_pull(s, ctx, round_, 16),
+         lambda: workloads.measure_sendfile_limit(sendfile, ctx, 16)),
+        ("manifest GET", lambda s: workloads.measure_manifest(s, ctx, round_, "GET"), None),
+        ("manifest HEAD", lambda s: workloads.measure_manifest(s, ctx, round_, "HEAD"), None),
+        ("lists", lambda s: workloads.measure_lists(s, ctx, round_), None),
+        ("skopeo", lambda s: workloads.measure_skopeo(s, ctx, round_), None),
+        ("memory", lambda s: workloads.measure_pull_memory(s, ctx, round_), None),
+    ]
+    # Who goes first swaps from round to round (A B, B A, …), so that no side always follows
+    # the same workload; the limit stays next to Berth.
+    order = list(servers.items())
+    if round_ % 2:
+        order.reverse()
     try:
-        results.run("limit", "limits", lambda: {
-            "sha256 one core": limits.sha256_one_core_mbps(),
-            "disk write": limits.disk_write_mbps(ctx.blob, ctx.work),
-            "sendfile, 1 stream": workloads.parallel_pulls(sendfile.port, "/", ctx.blob_size, 1),
-            "sendfile, 16 streams": workloads.parallel_pulls(sendfile.port, "/", ctx.blob_size, 16),
-        })
+        for what, step, limit in steps:
+            measurements = [(side, lambda step=step, server=server: step(server)) for side, server in order]
+            if limit:
+                measurements.insert(0 if round_ % 2 == 0 else len(measurements), ("limit", limit))
+            for side, measure in measurements:
+                # No workload shares the machine with the writeback of the one before it (a
+                # push leaves 256 MiB for the kernel to write out, which took CPU from the pull
+                # after it).
+                os.sync()
+                results.run(side, what, measure)
     finally:
         sendfile.stop()
-    steps = [
-        ("push monolithic", lambda s: workloads.measure_push(s, ctx, round_, chunked=False)),
-        ("push chunked", lambda s: workloads.measure_push(s, ctx, round_, chunked=True)),
-        ("pull 1", lambda s: workloads.measure_pull(s, ctx, round_, 1)),
-        ("pull 16", lambda s: workloads.measure_pull(s, ctx, round_, 16)),
-        ("manifest GET", lambda s: workloads.measure_manifest(s, ctx, round_, "GET")),
-        ("manifest HEAD", lambda s: workloads.measure_manifest(s, ctx, round_, "HEAD")),
-        ("lists", lambda s: workloads.measure_lists(s, ctx, round_)),
-        ("skopeo", lambda s: workloads.measure_skopeo(s, ctx, round_)),
-        ("memory", lambda s: workloads.measure_pull_memory(s, ctx, round_)),
-    ]
-    for what, step in steps:
-        for side, server in servers.items():
-            # No workload shares the machine with the writeback of the one before it (a push
-            # leaves 256 MiB for the kernel to write out, which took CPU from the pull after it).
-            os.sync()
-            results.run(side, what, lambda: step(server))
     for path in list(ctx.push_blobs):
         os.remove(path)
         del ctx.push_blobs[path]
@@ -258,7 +270,7 @@ def render(args, ctx, r):
         "",
         f"Machine: {os.cpu_count()} CPUs, {mem_gib:.1f} GiB memory, {platform.platform()}.  ",
         f"Berth: {berth_version} ({args.berth_bin}). registry:2: {r2_version}.  ",
-        f"{args.rounds} rounds, A B alternating; median (min–max). Blob {args.blob_mib} MiB, PATCH chunks "
+        f"{args.rounds} rounds, A B then B A alternating; median (min–max). Blob {args.blob_mib} MiB, PATCH chunks "
         f"{args.chunk_mib} MiB, manifest load {args.connections} keep-alive connections × {args.seconds} s, "
         f"lists {args.list_connections} connections, skopeo image {args.image_layers} × {args.layer_mib} MiB layers.",
         "",
