@@ -28,10 +28,13 @@ final class ThreadedFileSender: Sendable {
     /// Whether the pool's threads exist yet (they are made at first use: a registry that serves
     /// no large blob never has them), and how many are sending.
     private let state = NIOLockedValueBox((started: false, busy: 0))
+    /// Only `crowd` transfers copy at once, so that many buffers are enough.
+    private let copyBuffers: CopyBufferPool
 
     init(threads: Int) {
         pool = NIOThreadPool(numberOfThreads: threads)
         capacity = threads
+        copyBuffers = CopyBufferPool(limit: crowd)
     }
 
     /// Takes a thread for one response, if one is free. Every `true` must be paired with `release()`.
@@ -108,15 +111,15 @@ final class ThreadedFileSender: Sendable {
     ) throws {
         var position = off_t(offset)  // the next byte the client is to get
         var remaining = length
-        var copy = CopyBuffer()
-        defer { copy.deallocate() }
+        var copy = FileCopier(buffers: copyBuffers)
+        defer { copy.stop() }
         while remaining > 0 {
             let sent: Int
-            if fewTransfers {
+            if fewTransfers && copy.ready() {
                 sent = try copy.write(to: socket, from: file, at: position, upTo: remaining)
                 if sent > 0 { position += off_t(sent) }
             } else {
-                copy.discard()  // sendfile reads from `position` itself
+                copy.stop()  // sendfile reads from `position` itself
                 sent = Glibc.sendfile(socket, file, &position, Int(remaining))
             }
             if sent > 0 {
@@ -135,52 +138,6 @@ final class ThreadedFileSender: Sendable {
             case let code:
                 throw IOError(errnoCode: code, reason: "send")
             }
-        }
-    }
-}
-
-/// The bytes read from the file and not yet taken by the socket, for one transfer's copies.
-///
-/// Made at the first copy and freed when the transfer ends. A transfer only copies while at
-/// most `crowd` transfers run, so about that many buffers exist at most.
-private struct CopyBuffer {
-    static let capacity = 1 << 20
-    private var storage: UnsafeMutableRawPointer?
-    private var pending = 0..<0
-
-    /// One `write(2)` of the buffered bytes, reading the next `min(capacity, remaining)` bytes
-    /// at `position` first when none are left. Returns what `write` returned (`errno` is set
-    /// when that is -1), or 0 when the file ended early.
-    mutating func write(to socket: CInt, from file: CInt, at position: off_t, upTo remaining: Int64) throws -> Int {
-        let buffer = storage ?? UnsafeMutableRawPointer.allocate(byteCount: Self.capacity, alignment: 4096)
-        storage = buffer
-        if pending.isEmpty {
-            let read = try readFile(file, into: buffer, count: Int(min(Int64(Self.capacity), remaining)), at: position)
-            if read == 0 { return 0 }
-            pending = 0..<read
-        }
-        let written = Glibc.write(socket, buffer + pending.lowerBound, pending.count)
-        if written > 0 { pending = (pending.lowerBound + written)..<pending.upperBound }
-        return written
-    }
-
-    /// Forgets the buffered bytes: the next send starts again from the file.
-    mutating func discard() {
-        pending = 0..<0
-    }
-
-    mutating func deallocate() {
-        storage?.deallocate()
-        storage = nil
-    }
-
-    private func readFile(
-        _ file: CInt, into buffer: UnsafeMutableRawPointer, count: Int, at position: off_t
-    ) throws -> Int {
-        while true {
-            let read = pread(file, buffer, count, position)
-            if read >= 0 { return read }
-            if errno != EINTR { throw IOError(errnoCode: errno, reason: "pread") }
         }
     }
 }
