@@ -31,7 +31,7 @@ def parse_args():
     p.add_argument("--berth-bin", required=True, help="the berth binary to measure (bench/run builds it)")
     p.add_argument("--work", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "work"))
     p.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--blob-mib", type=int, default=256)
     p.add_argument("--chunk-mib", type=int, default=8)
     p.add_argument("--seconds", type=int, default=10, help="duration of each wrk/ab run")
