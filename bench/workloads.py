@@ -140,10 +140,18 @@ def verify_pull(port, path, digest):
 PULLS_PER_STREAM = {1: 4}
 
 
+def pulls_per_stream(streams):
+    return PULLS_PER_STREAM.get(streams, 1)
+
+
+def streams_label(streams):
+    return f"{streams} stream{'s' if streams > 1 else ''}"
+
+
 def parallel_pulls(port, path, size, streams):
-    """`streams` concurrent connections, each pulling `path` PULLS_PER_STREAM times (once by
-    default). Returns aggregate MB/s."""
-    repeats = PULLS_PER_STREAM.get(streams, 1)
+    """`streams` concurrent connections, each pulling `path` pulls_per_stream(streams) times.
+    Returns aggregate MB/s."""
+    repeats = pulls_per_stream(streams)
 
     def pull(_):
         with Connection(port) as c:
@@ -161,17 +169,17 @@ def measure_pull(server, ctx, round_, streams):
     path = f"/v2/{PULL_REPO}/blobs/{ctx.blob_digest}"
     cpu = server.cpu_seconds()
     rate = parallel_pulls(server.port, path, ctx.blob_size, streams)
-    pulled = ctx.blob_size * streams * PULLS_PER_STREAM.get(streams, 1)
+    pulled = ctx.blob_size * streams * pulls_per_stream(streams)
     cpu_per_gb = (server.cpu_seconds() - cpu) / (pulled / 1e9)
     verify_pull(server.port, path, ctx.blob_digest)
-    name = f"pull, {streams} stream{'s' if streams > 1 else ''}"
+    name = f"pull, {streams_label(streams)}"
     return {name: rate, f"{name}, server CPU": cpu_per_gb}
 
 
 def measure_sendfile_limit(sendfile, ctx, streams):
     """The bare sendfile loop under the same pulls as the servers."""
     rate = parallel_pulls(sendfile.port, "/", ctx.blob_size, streams)
-    return {f"sendfile, {streams} stream{'s' if streams > 1 else ''}": rate}
+    return {f"sendfile, {streams_label(streams)}": rate}
 
 
 def measure_pull_memory(server, ctx, round_):
