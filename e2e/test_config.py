@@ -73,28 +73,57 @@ def test_environment_overrides(start_berth, tmp_path):
     assert requests.post(f"{b.url}/v2/team/app/blobs/uploads/").headers["Location"].startswith("/v2/")
 
 
-def test_embedded_default_serves_from_working_directory(tmp_path):
-    import re
-    import signal
+def serve_on_default_port(args, cwd):
+    """Runs `berth ARGS` with nothing naming an address, as a new user does, and returns the
+    process once :5000 answers. The embedded default has no other port, so :5000 must be free."""
+    import socket
     import time
-    log = tmp_path / "log"
-    with open(log, "w") as f:
-        p = subprocess.Popen([BERTH, "serve"], cwd=tmp_path, stderr=f, stdout=f,
-                             env={**{k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")},
-                                  "REGISTRY_HTTP_ADDR": "127.0.0.1:0"})
+    from peers import port_open
+    if port_open(5000):
+        raise AssertionError("port 5000 is taken by another process; this test needs it free")
+    log = open(os.path.join(cwd, "log"), "w")
+    p = subprocess.Popen([BERTH] + args, cwd=cwd, stderr=log, stdout=log,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")})
+    for _ in range(200):
+        if port_open(5000) or p.poll() is not None:
+            break
+        time.sleep(0.05)
+    return p
+
+
+def stop(p):
+    import signal
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+
+
+def test_embedded_default_serves_on_5000_from_working_directory(tmp_path):
+    """The README's first command: `berth serve`, no config, no http.addr, in an empty folder."""
+    p = serve_on_default_port(["serve"], str(tmp_path))
     try:
-        for _ in range(100):
-            m = re.search(r"listening on http://127.0.0.1:(\d+)", log.read_text())
-            if m:
-                break
-            time.sleep(0.05)
-        assert m, log.read_text()
-        assert "embedded default" in log.read_text()
-        push_blob(f"http://127.0.0.1:{m.group(1)}", "team/app", b"default")
+        log = (tmp_path / "log").read_text()
+        assert p.poll() is None, log
+        assert "embedded default" in log
+        # All interfaces: 127.0.0.2 reaches a listener on 0.0.0.0, not one on 127.0.0.1 alone.
+        for url in ("http://127.0.0.1:5000", "http://127.0.0.2:5000"):
+            d = push_blob(url, "team/app", b"default " + url.encode())
+            assert requests.get(f"{url}/v2/team/app/blobs/{d}").content == b"default " + url.encode()
         assert (tmp_path / "berth-data/docker/registry/v2/blobs/sha256").is_dir()
     finally:
-        p.send_signal(signal.SIGTERM)
-        assert p.wait(10) == 0
+        stop(p)
+
+
+def test_config_without_addr_serves_on_5000(tmp_path):
+    data = tmp_path / "data"
+    path = write(tmp_path, f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data}\n")
+    p = serve_on_default_port(["serve", path], str(tmp_path))
+    try:
+        assert p.poll() is None, (tmp_path / "log").read_text()
+        d = push_blob("http://127.0.0.2:5000", "team/app", b"no addr")
+        assert requests.get(f"http://127.0.0.1:5000/v2/team/app/blobs/{d}").content == b"no addr"
+        assert (data / "docker/registry/v2/blobs/sha256").is_dir()
+    finally:
+        stop(p)
 
 
 def test_example_configs_start(tmp_path):

@@ -34,7 +34,8 @@ public struct Configuration: Sendable {
     }
 
     public struct HTTP: Sendable {
-        public var host: String = ""
+        /// Every interface, as registry:2's `:5000` means, unless `http.addr` names one.
+        public var host: String = "0.0.0.0"
         public var port: Int = 5000
         public var prefix: String = ""
         /// `http.host`: the externally visible base URL, used for absolute `Location`s.
