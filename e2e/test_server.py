@@ -2,6 +2,7 @@
 import concurrent.futures
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import time
 
 import requests
 
-from conftest import absolute, digest, image, oci_error, push_blob, put_manifest
+from conftest import BERTH, absolute, digest, image, oci_error, push_blob, put_manifest
 
 
 def test_graceful_shutdown_finishes_in_flight_upload(berth):
@@ -367,11 +368,33 @@ def test_drain_timeout_bounds_shutdown(start_berth):
     assert "level=error" not in b.logs()
 
 
-def test_access_log_does_not_depend_on_level(start_berth):
-    b = start_berth({"log": {"level": "warn"}, "http": {"addr": "127.0.0.1:0"}})
-    requests.get(f"{b.url}/v2/")
-    time.sleep(0.2)
-    assert "GET /v2/ 200" in b.logs()
+def test_access_log_is_its_own_stream_and_other_lines_honour_level(tmp_path):
+    """As registry:2: the access log goes to stdout in the combined log format whatever
+    log.level says; every other line goes to stderr and honours log.level."""
+    from peers import free_port, wait_for, port_open
+    port = free_port()
+    config = tmp_path / "config.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: warn\nhttp:\n  addr: 127.0.0.1:{port}\n"
+                      f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n")
+    out, err = open(tmp_path / "out", "w"), open(tmp_path / "err", "w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    p = subprocess.Popen([BERTH, "serve", str(config)], stdout=out, stderr=err, env=env)
+    try:
+        wait_for(lambda: port_open(port), what="berth to listen")
+        requests.get(f"http://127.0.0.1:{port}/v2/", headers={"User-Agent": 'ua "quoted"'})
+        requests.get(f"http://127.0.0.1:{port}/v2/team/app/tags/list")
+        time.sleep(0.2)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
+    stdout, stderr = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    lines = stdout.splitlines()
+    assert len(lines) == 2, stdout
+    assert re.fullmatch(r'127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+                        r'"GET /v2/ HTTP/1\.1" 200 2 "" "ua \\"quoted\\""', lines[0]), lines[0]
+    assert '"GET /v2/team/app/tags/list HTTP/1.1" 404' in lines[1]
+    # Nothing at info level: neither the start-up line nor the one at shutdown.
+    assert "level=info" not in stderr and "listening on" not in stderr, stderr
 
 
 def test_drain_timeout_ends_stalled_download(start_berth):

@@ -70,6 +70,9 @@ struct HTTPConnection {
         channel: any Channel, isTLS: Bool, remote: String
     ) async throws -> Bool {
         let started = ContinuousClock.now
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let receivedAt = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
         let expectsContinue = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
         let sendContinue: (() async throws -> Void)? =
             expectsContinue
@@ -127,16 +130,15 @@ struct HTTPConnection {
         }
         iterator = body.iterator
 
-        if configuration.accessLog {
-            let ms = (ContinuousClock.now - started).milliseconds
-            logger.info(
-                "\(head.method.rawValue) \(head.uri) \(response.status.code)",
-                metadata: [
-                    "request_id": "\(request.id)", "method": "\(head.method.rawValue)", "path": "\(head.uri)",
-                    "status": "\(response.status.code)", "bytes_out": "\(sent)", "bytes_in": "\(body.bytesRead)",
-                    "duration_ms": "\(ms)", "remote": "\(remote)",
-                    "user_agent": "\(head.headers.first(name: "user-agent") ?? "")",
-                ])
+        if let accessLog = configuration.accessLog {
+            accessLog(
+                AccessRecord(
+                    requestID: request.id, remote: remote, method: head.method.rawValue, uri: head.uri,
+                    version: "HTTP/\(head.version.major).\(head.version.minor)", status: response.status.code,
+                    bytesIn: body.bytesRead, bytesOut: sent,
+                    durationMilliseconds: (ContinuousClock.now - started).milliseconds,
+                    referer: head.headers.first(name: "referer") ?? "",
+                    userAgent: head.headers.first(name: "user-agent") ?? "", received: receivedAt))
         }
         return keepAlive
     }

@@ -19,8 +19,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var errorBody: @Sendable (_ status: Int, _ message: String) -> (contentType: String, body: String)
     /// Headers added to every response (`http.headers`, `Docker-Distribution-Api-Version`).
     public var extraHeaders: [(String, String)] = []
-    /// Whether to log a line per request.
-    public var accessLog = true
+    /// Called once per served request (`log.accesslog`); nil when the access log is off.
+    public var accessLog: (@Sendable (AccessRecord) -> Void)?
 
     public init(
         host: String, port: Int,

@@ -21,9 +21,6 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    static let accessLogLabel = "berth.access"
-    static let lifecycleLabel = "berth.lifecycle"
-
     @Argument(help: "A registry:2 configuration file (config.yml).")
     var config: String?
 
@@ -38,13 +35,7 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let configuration = loaded.configuration
-        LoggingSystem.bootstrap { label in
-            var handler = BerthLogHandler(label: label, configuration: configuration.log)
-            // As in registry:2, access lines do not depend on log.level (log.accesslog.disabled
-            // turns them off); neither do the lines saying where Berth listens and that it stopped.
-            if label == Self.accessLogLabel || label == Self.lifecycleLabel { handler.logLevel = .info }
-            return handler
-        }
+        LoggingSystem.bootstrap { label in BerthLogHandler(label: label, configuration: configuration.log) }
         let logger = Logger(label: "berth")
         for warning in loaded.warnings { logger.warning("\(warning)") }
 
@@ -77,7 +68,7 @@ struct Serve: AsyncParsableCommand {
             logger.error("berth stopped: \(error)")
             throw ExitCode(1)
         }
-        Logger(label: Self.lifecycleLabel).info("berth stopped")
+        logger.info("berth stopped")
     }
 
     private func makeServer(
@@ -113,16 +104,17 @@ struct Serve: AsyncParsableCommand {
         var http = HTTPServerConfiguration(
             host: configuration.http.host, port: configuration.http.port, errorBody: RegistryAPI.protocolErrorBody)
         http.extraHeaders = [RegistryAPI.versionHeader] + configuration.http.headers
-        http.accessLog = !configuration.log.accessLogDisabled
+        if !configuration.log.accessLogDisabled {
+            let accessLog = AccessLogWriter(configuration.log)
+            http.accessLog = { accessLog.write($0) }
+        }
         http.idleTimeout = .nanoseconds(Int64(configuration.http.idleTimeout / .nanoseconds(1)))
         if let tls = configuration.http.tls {
             http.tls = try TLSContext.make(tls)
         }
         let scheme = http.tls == nil ? "http" : "https"
-        let accessLogger = Logger(label: Self.accessLogLabel)
-        let lifecycle = Logger(label: Self.lifecycleLabel)
-        let server = HTTPServer(configuration: http, responder: api, logger: accessLogger) { address in
-            lifecycle.info(
+        let server = HTTPServer(configuration: http, responder: api, logger: logger) { address in
+            logger.info(
                 "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
                 metadata: [
                     "config": "\(source)", "storage": "filesystem", "rootdirectory": "\(root)",
