@@ -119,7 +119,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BerthAPITests",
-            dependencies: ["BerthAPI", "BerthStorage", "OCI", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "BerthAPI", "BerthHTTP", "BerthStorage", "OCI", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ],

@@ -1,20 +1,13 @@
 internal import BerthHTTP
 internal import BerthRegistry
-internal import BerthStorage
 internal import NIOCore
 internal import NIOHTTP1
 internal import OCI
 
 extension RegistryAPI {
     /// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single byte ranges.
-    func getBlob(_ name: RepositoryName, _ digest: Digest, _ request: HTTPRequest) async throws -> HTTPResponse {
-        let blob = try await registry.blob(name, digest)
-        if !options.redirectDisabled, request.method == .GET,
-            let url = try await registry.driver.redirectURL(blob.path)
-        {
-            return HTTPResponse(
-                status: .temporaryRedirect, headers: ["Location": url, "Docker-Content-Digest": digest.description])
-        }
+    func getBlob(_ repository: Repository, _ digest: Digest, _ request: HTTPRequest) async throws -> HTTPResponse {
+        let blob = try await repository.blob(digest)
         var headers = HTTPHeaders([
             ("Content-Type", "application/octet-stream"),
             ("Docker-Content-Digest", digest.description),
@@ -36,10 +29,13 @@ extension RegistryAPI {
             return HTTPResponse(status: status, headers: headers)
         }
         let body: HTTPResponse.Body
-        if let file = registry.driver.localFile(blob.path) {
-            body = .file(path: file, offset: offset, length: length)
-        } else {
-            let chunks = try await registry.read(blob, from: offset)
+        switch try await repository.content(blob, from: offset) {
+        case .redirect(let url):
+            return HTTPResponse(
+                status: .temporaryRedirect, headers: ["Location": url, "Docker-Content-Digest": digest.description])
+        case .localFile(let path):
+            body = .file(path: path, offset: offset, length: length)
+        case .stream(let chunks):
             let limited = LimitedChunks(chunks, limit: length)
             body = .stream(length: length, next: { try await limited.next() })
         }

@@ -33,7 +33,7 @@ struct ByteRange: Equatable {
     private static func unsatisfiable(_ header: String, _ size: Int64) -> RegistryError {
         RegistryError(
             .rangeInvalid, "range \(header.prefix(100)) cannot be satisfied for \(size) bytes",
-            headers: [("Content-Range", "bytes */\(size)")])
+            condition: .outsideBlob(size: size))
     }
 }
 
@@ -53,5 +53,13 @@ struct ChunkRange: Equatable {
             throw RegistryError(.rangeInvalid, "invalid Content-Range \(header.prefix(100)): expected <start>-<end>")
         }
         return ChunkRange(start: start, end: end)
+    }
+}
+
+extension ChunkRange {
+    /// registry:2's `Range` value for an upload of `size` bytes: `0-<last byte>`, `0-0` when
+    /// empty (no `bytes=` prefix).
+    static func header(uploadSize size: Int64) -> String {
+        "0-\(max(size - 1, 0))"
     }
 }

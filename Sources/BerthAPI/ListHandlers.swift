@@ -6,19 +6,21 @@ internal import OCI
 
 extension RegistryAPI {
     /// `GET /v2/<name>/tags/list?n=&last=`: tags in lexical order, paginated with `Link`.
-    func tags(_ name: RepositoryName, _ query: [String: String], _ request: HTTPRequest) async throws -> HTTPResponse {
+    func tags(_ repository: Repository, _ query: [String: String], _ request: HTTPRequest) async throws -> HTTPResponse
+    {
         let n = try pageSize(query["n"], maximum: nil)
         let last = query["last"]
         // Ask for one more than the page to know whether there is a next page (without overflowing
         // on a client's n=Int.max).
-        var tags = n == 0 ? [] : try await registry.tags(name, after: last, limit: n.map { min($0, Int.max - 1) + 1 })
+        var tags = n == 0 ? [] : try await repository.tags(after: last, limit: n.map { min($0, Int.max - 1) + 1 })
         var headers = HTTPHeaders()
         if let n, tags.count > n {
             tags.removeLast(tags.count - n)
-            let next = "/v2/\(name)/tags/list?last=\(tags.last!.queryEscaped())&n=\(n)"
+            let next = "/v2/\(repository.name)/tags/list?last=\(tags.last!.queryEscaped())&n=\(n)"
             headers.add(name: "Link", value: "<\(options.urls.prefix + next)>; rel=\"next\"")
         }
-        return json(ListJSON.object(["name": .string(name.value), "tags": .strings(tags)]), headers: headers)
+        return json(
+            ListJSON.object(["name": .string(repository.name.value), "tags": .strings(tags)]), headers: headers)
     }
 
     /// `GET /v2/_catalog?n=&last=`, refusing pages above `catalog.maxentries` as registry:2 does.
@@ -35,9 +37,9 @@ extension RegistryAPI {
     }
 
     /// `GET /v2/<name>/referrers/<digest>?artifactType=`.
-    func referrers(_ name: RepositoryName, _ digest: Digest, _ query: [String: String]) async throws -> HTTPResponse {
+    func referrers(_ repository: Repository, _ digest: Digest, _ query: [String: String]) async throws -> HTTPResponse {
         let artifactType = query["artifactType"].flatMap { $0.isEmpty ? nil : $0 }
-        let descriptors = try await registry.referrers(name, of: digest, artifactType: artifactType)
+        let descriptors = try await repository.referrers(of: digest, artifactType: artifactType)
         var headers = HTTPHeaders([("Content-Type", MediaType.ociIndex)])
         if artifactType != nil { headers.add(name: "OCI-Filters-Applied", value: "artifactType") }
         return HTTPResponse(

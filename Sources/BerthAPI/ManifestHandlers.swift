@@ -6,8 +6,8 @@ internal import OCI
 
 extension RegistryAPI {
     /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the bytes as pushed.
-    func getManifest(_ name: RepositoryName, _ reference: Reference) async throws -> HTTPResponse {
-        let manifest = try await registry.manifest(name, reference)
+    func getManifest(_ repository: Repository, _ reference: Reference) async throws -> HTTPResponse {
+        let manifest = try await repository.manifest(reference)
         return HTTPResponse(
             status: .ok,
             headers: [
@@ -21,18 +21,19 @@ extension RegistryAPI {
 
     /// `PUT /v2/<name>/manifests/<reference>`.
     func putManifest(
-        _ name: RepositoryName, _ reference: Reference, _ request: HTTPRequest
+        _ repository: Repository, _ reference: Reference, _ request: HTTPRequest
     ) async throws
         -> HTTPResponse
     {
         let limit = Manifest.maximumSize
-        let tooLarge = RegistryError(.sizeInvalid, "manifest is larger than the \(limit)-byte limit", status: 413)
+        let tooLarge = RegistryError(
+            .sizeInvalid, "manifest is larger than the \(limit)-byte limit", condition: .tooLarge)
         if let length = request.contentLength, length > limit { throw tooLarge }
         guard let bytes = try await request.body.collect(upTo: limit) else { throw tooLarge }
-        let pushed = try await registry.putManifest(
-            name, reference, bytes: bytes, contentType: request.headers.first(name: "content-type"))
+        let pushed = try await repository.putManifest(
+            reference, bytes: bytes, contentType: request.headers.first(name: "content-type"))
         var headers = HTTPHeaders([
-            ("Location", options.urls.manifest(name, pushed.digest, for: request)),
+            ("Location", options.urls.manifest(repository.name, pushed.digest, for: request)),
             ("Docker-Content-Digest", pushed.digest.description),
             ("Content-Length", "0"),
         ])

@@ -1,6 +1,5 @@
 public import BerthHTTP
 public import BerthRegistry
-internal import BerthStorage
 public import Logging
 internal import NIOCore
 internal import NIOHTTP1
@@ -13,8 +12,6 @@ public struct RegistryAPI: HTTPResponder {
         public var urls = URLBuilder()
         /// `catalog.maxentries`: the default and largest page of `_catalog`.
         public var catalogMaxEntries = 1000
-        /// `storage.redirect.disable`: never redirect blob downloads to the storage backend.
-        public var redirectDisabled = false
         public init() {}
     }
 
@@ -44,7 +41,7 @@ public struct RegistryAPI: HTTPResponder {
                 guard target.path.hasPrefix(prefix + "/") else { return notFound(target.path) }
                 target = RequestTarget(String(request.uri.dropFirst(prefix.count)))
             }
-            if target.path == "/debug/health" { return try await health() }
+            if target.path == "/debug/health" { return await health() }
             guard let route = try Route(path: target.path) else { return notFound(target.path) }
             return try await dispatch(route, target.query, request)
         } catch {
@@ -58,58 +55,67 @@ public struct RegistryAPI: HTTPResponder {
         -> HTTPResponse
     {
         let method = request.method
-        switch (route, method) {
-        case (.base, .GET), (.base, .HEAD):
-            return json("{}")
-        case (.catalog, .GET):
+        if case .catalog = route {
+            guard method == .GET else { throw unsupported(request) }
             return try await catalog(query, request)
-        case (.tags(let name), .GET):
-            return try await tags(name, query, request)
-        case (.manifest(let name, let reference), .GET), (.manifest(let name, let reference), .HEAD):
-            return try await getManifest(name, try reference.forReading())
-        case (.manifest(let name, let reference), .PUT):
-            return try await putManifest(name, try reference.forWriting(), request)
-        case (.manifest(let name, let reference), .DELETE):
-            try await registry.deleteManifest(name, try reference.forReading())
+        }
+        if case .base = route {
+            guard method == .GET || method == .HEAD else { throw unsupported(request) }
+            return json("{}")
+        }
+        guard let name = route.repositoryName else { throw unsupported(request) }
+        let repository = registry.repository(name, ns: query["ns"])
+        switch (route, method) {
+        case (.tags, .GET):
+            return try await tags(repository, query, request)
+        case (.manifest(_, let reference), .GET), (.manifest(_, let reference), .HEAD):
+            return try await getManifest(repository, try reference.forReading())
+        case (.manifest(_, let reference), .PUT):
+            return try await putManifest(repository, try reference.forWriting(), request)
+        case (.manifest(_, let reference), .DELETE):
+            try await repository.deleteManifest(try reference.forReading())
             return HTTPResponse(status: .accepted)
-        case (.blob(let name, let digest), .GET), (.blob(let name, let digest), .HEAD):
-            return try await getBlob(name, digest, request)
-        case (.blob(let name, let digest), .DELETE):
-            try await registry.deleteBlob(name, digest)
+        case (.blob(_, let digest), .GET), (.blob(_, let digest), .HEAD):
+            return try await getBlob(repository, digest, request)
+        case (.blob(_, let digest), .DELETE):
+            try await repository.deleteBlob(digest)
             return HTTPResponse(status: .accepted, headers: ["Docker-Content-Digest": digest.description])
-        case (.uploads(let name), .POST):
-            return try await startUpload(name, query, request)
-        case (.upload(let name, let id), .GET):
-            return try await uploadStatus(name, try UploadID(id.value), request)
-        case (.upload(let name, let id), .PATCH):
-            return try await patchUpload(name, try UploadID(id.value), request)
-        case (.upload(let name, let id), .PUT):
-            return try await finishUpload(name, try UploadID(id.value), query, request)
-        case (.upload(let name, let id), .DELETE):
-            try await registry.cancelUpload(name, try UploadID(id.value))
+        case (.uploads, .POST):
+            return try await startUpload(repository, query, request)
+        case (.upload(_, let id), .GET):
+            return try await uploadStatus(repository, try UploadID(id.value), request)
+        case (.upload(_, let id), .PATCH):
+            return try await patchUpload(repository, try UploadID(id.value), request)
+        case (.upload(_, let id), .PUT):
+            return try await finishUpload(repository, try UploadID(id.value), query, request)
+        case (.upload(_, let id), .DELETE):
+            try await repository.cancelUpload(try UploadID(id.value))
             return HTTPResponse(status: .noContent)
-        case (.referrers(let name, let digest), .GET):
-            return try await referrers(name, digest, query)
+        case (.referrers(_, let digest), .GET):
+            return try await referrers(repository, digest, query)
         default:
-            throw RegistryError(.unsupported, "\(method.rawValue) is not supported on \(request.uri.prefix(200))")
+            throw unsupported(request)
         }
     }
 
+    private func unsupported(_ request: HTTPRequest) -> RegistryError {
+        RegistryError(.unsupported, "\(request.method.rawValue) is not supported on \(request.uri.prefix(200))")
+    }
+
     private func notFound(_ path: String) -> HTTPResponse {
-        ErrorResponse.make(RegistryError(.unsupported, "no such endpoint: \(path.prefix(200))", status: 404))
+        ErrorResponse.make(
+            RegistryError(.unsupported, "no such endpoint: \(path.prefix(200))", condition: .noSuchEndpoint))
     }
 
     /// registry:2's `/debug/health`: 200 while storage answers, 503 when it does not.
-    private func health() async throws -> HTTPResponse {
+    private func health() async -> HTTPResponse {
         do {
-            _ = try await registry.driver.list("/")
-            return json("{}")
-        } catch StorageError.notFound {
+            try await registry.checkStorage()
             return json("{}")
         } catch {
             return HTTPResponse(
                 status: .serviceUnavailable, headers: ["Content-Type": "application/json"],
-                body: .bytes(ByteBuffer(string: "{\"storagedriver_\(registry.driver.name)\":\"\(error)\"}")))
+                body: .bytes(ByteBuffer(string: "{\"storagedriver_\(registry.storageName)\":\"\(error)\"}")))
         }
     }
 

@@ -18,6 +18,16 @@ public enum Route: Equatable, Sendable {
         public let value: String
     }
 
+    /// The repository the route is about, or nil for `/v2/` and `_catalog`.
+    public var repositoryName: RepositoryName? {
+        switch self {
+        case .base, .catalog: nil
+        case .tags(let name), .manifest(let name, _), .blob(let name, _), .uploads(let name), .upload(let name, _),
+            .referrers(let name, _):
+            name
+        }
+    }
+
     /// Parses a path that starts with `/v2`. Returns nil for a path outside the API; throws an
     /// OCI error for a malformed name, reference or digest.
     public init?(path: String) throws(RegistryError) {

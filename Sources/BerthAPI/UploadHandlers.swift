@@ -8,7 +8,7 @@ extension RegistryAPI {
     /// `POST /v2/<name>/blobs/uploads/`: a mount (`mount` and `from`), a single-request upload
     /// (`digest` with the body, answered 201 as the spec allows), or the start of an upload (202).
     func startUpload(
-        _ name: RepositoryName, _ query: [String: String], _ request: HTTPRequest
+        _ repository: Repository, _ query: [String: String], _ request: HTTPRequest
     ) async throws
         -> HTTPResponse
     {
@@ -17,43 +17,47 @@ extension RegistryAPI {
         // repository it may not read.
         if let mount = query["mount"], let from = query["from"] {
             let digest = try Digest(parsing: mount)
-            if let blob = try await registry.mountBlob(name, digest, from: try RepositoryName(from)) {
-                return blobCreated(name, blob.digest, request)
+            if let blob = try await repository.mountBlob(digest, from: try RepositoryName(from)) {
+                return blobCreated(repository, blob.digest, request)
             }
             // Nothing to mount: the spec says to fall back to an upload session.
         }
         // Parsed before the upload exists, so a bad digest leaves nothing behind.
         let digest = try query["digest"].map { text throws(RegistryError) in try Digest(parsing: text) }
-        let id = try await registry.startUpload(name)
+        let id = try await repository.startUpload()
         if let digest {
-            let blob = try await registry.finishUpload(name, id, digest: digest, body: request.body)
-            return blobCreated(name, blob.digest, request)
+            let blob = try await repository.finishUpload(id, digest: digest, body: request.body)
+            return blobCreated(repository, blob.digest, request)
         }
-        return uploadAccepted(name, id, size: 0, request, status: .accepted)
+        return uploadAccepted(repository, id, size: 0, request, status: .accepted)
     }
 
     /// `GET /v2/<name>/blobs/uploads/<id>`: where the upload stands.
-    func uploadStatus(_ name: RepositoryName, _ id: UploadID, _ request: HTTPRequest) async throws -> HTTPResponse {
-        let size = try await registry.uploadSize(name, id)
-        return uploadAccepted(name, id, size: size, request, status: .noContent)
+    func uploadStatus(_ repository: Repository, _ id: UploadID, _ request: HTTPRequest) async throws -> HTTPResponse {
+        let size = try await repository.uploadSize(id)
+        return uploadAccepted(repository, id, size: size, request, status: .noContent)
     }
 
     /// `PATCH`: one chunk (with `Content-Range`, which must continue the upload) or a stream.
-    func patchUpload(_ name: RepositoryName, _ id: UploadID, _ request: HTTPRequest) async throws -> HTTPResponse {
+    func patchUpload(_ repository: Repository, _ id: UploadID, _ request: HTTPRequest) async throws -> HTTPResponse {
         let expected = try expectedOffset(request)
         do {
-            let size = try await registry.appendUpload(name, id, body: request.body, expectedOffset: expected)
-            return uploadAccepted(name, id, size: size, request, status: .accepted)
-        } catch var error as RegistryError where error.code == .rangeInvalid {
-            error.headers.append(("Location", options.urls.upload(name, id.value, for: request)))
-            error.headers.append(("Docker-Upload-UUID", id.value))
-            throw error
+            let size = try await repository.appendUpload(id, body: request.body, expectedOffset: expected)
+            return uploadAccepted(repository, id, size: size, request, status: .accepted)
+        } catch let error as RegistryError where error.code == .rangeInvalid {
+            // Where the client can continue from.
+            return ErrorResponse.make(
+                error,
+                headers: [
+                    "Location": options.urls.upload(repository.name, id.value, for: request),
+                    "Docker-Upload-UUID": id.value,
+                ])
         }
     }
 
     /// `PUT …?digest=`: the last chunk (optional) and the digest the upload must have.
     func finishUpload(
-        _ name: RepositoryName, _ id: UploadID, _ query: [String: String], _ request: HTTPRequest
+        _ repository: Repository, _ id: UploadID, _ query: [String: String], _ request: HTTPRequest
     )
         async throws -> HTTPResponse
     {
@@ -62,15 +66,15 @@ extension RegistryAPI {
         }
         let digest = try Digest(parsing: digestText)
         if let expected = try expectedOffset(request) {
-            let size = try await registry.uploadSize(name, id)
+            let size = try await repository.uploadSize(id)
             guard expected == size else {
                 throw RegistryError(
                     .rangeInvalid, "chunk starts at \(expected) but the upload has \(size) bytes",
-                    headers: [("Range", Registry.rangeHeader(size))])
+                    condition: .uploadHolds(size: size))
             }
         }
-        let blob = try await registry.finishUpload(name, id, digest: digest, body: request.body)
-        return blobCreated(name, blob.digest, request)
+        let blob = try await repository.finishUpload(id, digest: digest, body: request.body)
+        return blobCreated(repository, blob.digest, request)
     }
 
     /// The chunk's start from `Content-Range`, after checking it against `Content-Length`.
@@ -87,23 +91,23 @@ extension RegistryAPI {
     }
 
     private func uploadAccepted(
-        _ name: RepositoryName, _ id: UploadID, size: Int64, _ request: HTTPRequest, status: HTTPResponseStatus
+        _ repository: Repository, _ id: UploadID, size: Int64, _ request: HTTPRequest, status: HTTPResponseStatus
     ) -> HTTPResponse {
         HTTPResponse(
             status: status,
             headers: [
-                "Location": options.urls.upload(name, id.value, for: request),
-                "Range": Registry.rangeHeader(size),
+                "Location": options.urls.upload(repository.name, id.value, for: request),
+                "Range": ChunkRange.header(uploadSize: size),
                 "Docker-Upload-UUID": id.value,
                 "Content-Length": "0",
             ])
     }
 
-    private func blobCreated(_ name: RepositoryName, _ digest: Digest, _ request: HTTPRequest) -> HTTPResponse {
+    private func blobCreated(_ repository: Repository, _ digest: Digest, _ request: HTTPRequest) -> HTTPResponse {
         HTTPResponse(
             status: .created,
             headers: [
-                "Location": options.urls.blob(name, digest, for: request),
+                "Location": options.urls.blob(repository.name, digest, for: request),
                 "Docker-Content-Digest": digest.description,
                 "Content-Length": "0",
             ])

@@ -1,63 +1,69 @@
-public import BerthStorage
-public import OCI
+internal import BerthStorage
+internal import OCI
 
-/// A blob as it can be served: its digest, size and where its bytes are.
-public struct BlobInfo: Sendable {
-    public let digest: Digest
-    public let size: Int64
-    /// Driver path of the bytes.
-    public let path: String
-}
+/// The blobs of the registry (`blobs/<alg>/…/data`) and their links into repositories.
+public struct BlobStore: Sendable {
+    let storage: RegistryStorage
+    /// Downloads may be redirected to the driver's own URL (`storage.redirect.disable` is false).
+    let redirects: Bool
 
-extension Registry {
+    var layout: RegistryLayout { storage.layout }
+
     /// The blob if it is linked into the repository (as a layer or config, or as a manifest).
-    public func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo {
-        var linked = try await readLink(layout.layerLink(name, digest)) != nil
-        if !linked { linked = try await readLink(layout.revisionLink(name, digest)) != nil }
-        guard linked, let info = try await blobData(digest) else {
+    func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo {
+        var linked = try await storage.readLink(layout.layerLink(name, digest)) != nil
+        if !linked { linked = try await storage.readLink(layout.revisionLink(name, digest)) != nil }
+        guard linked, let info = try await data(digest) else {
             throw RegistryError(.blobUnknown, detail: ["digest": digest.description])
         }
         return info
     }
 
     /// The blob's data if the registry has it, whichever repository it came from.
-    func blobData(_ digest: Digest) async throws -> BlobInfo? {
+    func data(_ digest: Digest) async throws -> BlobInfo? {
         let path = layout.blobData(digest)
         do {
-            let info = try await driver.stat(path)
+            let info = try await storage.driver.stat(path)
             return BlobInfo(digest: digest, size: info.size, path: path)
         } catch StorageError.notFound {
             return nil
         }
     }
 
-    /// The blob's bytes from `offset`.
-    public func read(_ blob: BlobInfo, from offset: Int64 = 0) async throws -> ByteChunks {
-        try await driver.reader(blob.path, offset: offset)
+    /// Where a download of the blob from `offset` gets its bytes. `download` is false for
+    /// answers that must come from Berth itself (a redirect is only for a client's `GET`).
+    func content(_ blob: BlobInfo, from offset: Int64, download: Bool) async throws -> BlobContent {
+        if redirects, download, let url = try await storage.driver.redirectURL(blob.path) {
+            return .redirect(url: url)
+        }
+        if let file = storage.driver.localFile(blob.path) { return .localFile(path: file) }
+        return .stream(try await storage.driver.reader(blob.path, offset: offset))
     }
 
     /// Unlinks a blob from the repository, as registry:2 does; the data stays for garbage collection.
-    public func deleteBlob(_ name: RepositoryName, _ digest: Digest) async throws {
-        try requireDeleteEnabled()
+    func unlink(_ name: RepositoryName, _ digest: Digest) async throws {
         let link = layout.layerLink(name, digest)
-        guard try await readLink(link) != nil else {
+        guard try await storage.readLink(link) != nil else {
             throw RegistryError(.blobUnknown, detail: ["digest": digest.description])
         }
-        try await deleteLink(link)
+        try await storage.deleteLink(link)
     }
 
-    /// Links a blob that `source` has into `name`. Returns nil when there is nothing to mount, and
-    /// the client should upload instead.
-    public func mountBlob(
-        _ name: RepositoryName, _ digest: Digest, from source: RepositoryName
-    ) async throws
-        -> BlobInfo?
-    {
-        try requireWritable()
-        guard try await readLink(layout.layerLink(source, digest)) != nil, let info = try await blobData(digest) else {
-            return nil
-        }
-        try await writeLink(layout.layerLink(name, digest), digest)
+    /// Links a blob that `source` has into `name`. Returns nil when there is nothing to mount.
+    func mount(_ digest: Digest, from source: RepositoryName, into name: RepositoryName) async throws -> BlobInfo? {
+        guard try await storage.readLink(layout.layerLink(source, digest)) != nil, let info = try await data(digest)
+        else { return nil }
+        try await link(digest, into: name)
         return info
+    }
+
+    func link(_ digest: Digest, into name: RepositoryName) async throws {
+        try await storage.writeLink(layout.layerLink(name, digest), digest)
+    }
+
+    /// Whether the repository holds the blob as a layer or config: what a manifest may name.
+    func hasLayer(_ name: RepositoryName, _ digest: Digest) async throws -> Bool {
+        guard try await storage.readLink(layout.layerLink(name, digest)) != nil else { return false }
+        return try await data(digest) != nil
     }
 }

@@ -1,11 +1,14 @@
 internal import BerthStorage
 
-extension Registry {
+/// Which repositories the registry holds, found by one walk of `repositories/`.
+struct Catalog: Sendable {
+    let storage: RegistryStorage
+
     /// Repository names in lexical order, after `last`, at most `limit`.
     ///
     /// Like registry:2, a repository is a directory under `repositories/` that holds `_layers`
     /// (or `_manifests`); directories starting with `_` are never descended into.
-    public func repositories(after last: String? = nil, limit: Int) async throws -> [String] {
+    func repositories(after last: String? = nil, limit: Int) async throws -> [String] {
         var names = try await repositoryDirectories()
             .filter { $0.children.contains("_layers") || $0.children.contains("_manifests") }
             .map(\.path)
@@ -19,7 +22,9 @@ extension Registry {
     func repositoryDirectories() async throws -> [DirectoryListing] {
         let tree: [DirectoryListing]
         do {
-            tree = try await driver.directoryTree(layout.repositories) { !$0.hasPrefix("_") && !$0.hasPrefix(".") }
+            tree = try await storage.driver.directoryTree(storage.layout.repositories) {
+                !$0.hasPrefix("_") && !$0.hasPrefix(".")
+            }
         } catch StorageError.notFound {
             return []
         }

@@ -7,6 +7,12 @@ public struct StoredManifest: Sendable {
     public let digest: Digest
     public let mediaType: String
     public let bytes: [UInt8]
+
+    public init(digest: Digest, mediaType: String, bytes: [UInt8]) {
+        self.digest = digest
+        self.mediaType = mediaType
+        self.bytes = bytes
+    }
 }
 
 /// What a successful manifest push reports back.
@@ -15,29 +21,38 @@ public struct PushedManifest: Sendable {
     public let subject: Digest?
 }
 
-extension Registry {
+/// Manifests of repositories: their bytes as blobs, linked as revisions, named by tags.
+struct ManifestStore: Sendable {
+    let storage: RegistryStorage
+    let blobs: BlobStore
+    let tags: TagStore
+    /// `validation.manifests.urls`: which foreign-layer URLs a manifest may carry.
+    let foreignLayerURLs: ForeignLayerPolicy
+
+    var layout: RegistryLayout { storage.layout }
+
     /// The digest a reference names in the repository.
-    public func resolve(_ name: RepositoryName, _ reference: Reference) async throws -> Digest {
+    func resolve(_ name: RepositoryName, _ reference: Reference) async throws -> Digest {
         switch reference {
         case .tag(let tag):
-            guard let digest = try await readLink(layout.tagCurrentLink(name, tag)) else {
+            guard let digest = try await tags.digest(name, tag) else {
                 throw RegistryError(
                     .manifestUnknown, "manifest unknown: no tag \(tag) in \(name)", detail: ["Tag": tag.value])
             }
             return digest
         case .digest(let digest):
-            guard try await readLink(layout.revisionLink(name, digest)) != nil else {
+            guard try await storage.readLink(layout.revisionLink(name, digest)) != nil else {
                 throw RegistryError(.manifestUnknown, detail: ["Digest": digest.description])
             }
             return digest
         }
     }
 
-    public func manifest(_ name: RepositoryName, _ reference: Reference) async throws -> StoredManifest {
+    func manifest(_ name: RepositoryName, _ reference: Reference) async throws -> StoredManifest {
         let digest = try await resolve(name, reference)
         let bytes: [UInt8]
         do {
-            bytes = try await driver.getContent(layout.blobData(digest))
+            bytes = try await storage.driver.getContent(layout.blobData(digest))
         } catch StorageError.notFound {
             throw RegistryError(.manifestUnknown, "manifest \(digest) is linked but its data is missing")
         }
@@ -63,10 +78,9 @@ extension Registry {
     }
 
     /// Checks and stores a manifest, links it into the repository and points the tag at it.
-    public func putManifest(
+    func put(
         _ name: RepositoryName, _ reference: Reference, bytes: [UInt8], contentType: String?
     ) async throws -> PushedManifest {
-        try requireWritable()
         let manifest = try Manifest(bytes: bytes, contentType: contentType)
         let digest: Digest
         switch reference {
@@ -83,16 +97,16 @@ extension Registry {
         try await checkReferences(name, manifest)
 
         let blobPath = layout.blobData(digest)
-        if !(try await exists(blobPath)) {
-            try await driver.putContent(blobPath, bytes)
+        if !(try await storage.exists(blobPath)) {
+            try await storage.driver.putContent(blobPath, bytes)
         }
-        try await writeLink(layout.revisionLink(name, digest), digest)
+        try await storage.writeLink(layout.revisionLink(name, digest), digest)
         if case .tag(let tag) = reference {
-            try await setTag(name, tag, digest)
+            try await tags.set(name, tag, digest)
         }
         let subject = try manifest.subject?.digest()
         if let subject {
-            try await writeLink(layout.referrerLink(name, subject: subject, digest), digest)
+            try await storage.writeLink(layout.referrerLink(name, subject: subject, digest), digest)
         }
         return PushedManifest(digest: digest, subject: subject)
     }
@@ -107,21 +121,19 @@ extension Registry {
             for descriptor in [manifest.config].compactMap({ $0 }) + manifest.layers {
                 let digest = try descriptor.digest()
                 if let urls = descriptor.urls, !urls.isEmpty {
-                    for url in urls where !options.foreignLayerURLs.permits(url) {
+                    for url in urls where !foreignLayerURLs.permits(url) {
                         throw RegistryError(
                             .manifestInvalid,
                             "layer \(digest) has URL \(url), which validation.manifests.urls does not permit")
                     }
                     continue
                 }
-                let linked = try await readLink(layout.layerLink(name, digest)) != nil
-                let stored = linked ? try await blobData(digest) != nil : false
-                if !stored { missing.append(digest) }
+                if try await !blobs.hasLayer(name, digest) { missing.append(digest) }
             }
         case .index:
             for descriptor in manifest.manifests {
                 let digest = try descriptor.digest()
-                if try await readLink(layout.revisionLink(name, digest)) == nil {
+                if try await storage.readLink(layout.revisionLink(name, digest)) == nil {
                     missing.append(digest)
                 }
             }
@@ -135,26 +147,25 @@ extension Registry {
     }
 
     /// Deletes a manifest by digest (with every tag pointing at it), or just a tag.
-    public func deleteManifest(_ name: RepositoryName, _ reference: Reference) async throws {
-        try requireDeleteEnabled()
+    func delete(_ name: RepositoryName, _ reference: Reference) async throws {
         switch reference {
         case .tag(let tag):
-            guard try await readLink(layout.tagCurrentLink(name, tag)) != nil else {
+            guard try await tags.digest(name, tag) != nil else {
                 throw RegistryError(.manifestUnknown, detail: ["Tag": tag.value])
             }
-            try await deleteIfPresent(layout.tag(name, tag))
+            try await tags.delete(name, tag)
         case .digest(let digest):
             let stored = try await manifest(name, reference)
-            for tagName in try await listIfPresent(layout.tags(name)) {
+            for tagName in try await storage.listIfPresent(layout.tags(name)) {
                 guard let tag = try? Tag(tagName) else { continue }
-                if try await readLink(layout.tagCurrentLink(name, tag)) == digest {
-                    try await deleteIfPresent(layout.tag(name, tag))
+                if try await tags.digest(name, tag) == digest {
+                    try await tags.delete(name, tag)
                 }
             }
             if let subject = try? Manifest(bytes: stored.bytes, contentType: nil).subject?.digest() {
-                try await deleteLink(layout.referrerLink(name, subject: subject, digest))
+                try await storage.deleteLink(layout.referrerLink(name, subject: subject, digest))
             }
-            try await deleteLink(layout.revisionLink(name, digest))
+            try await storage.deleteLink(layout.revisionLink(name, digest))
         }
     }
 }

@@ -1,20 +1,26 @@
-public import OCI
+internal import OCI
 
-extension Registry {
+/// The referrers of manifests (`_referrers/…`, a Berth addition to registry:2's layout).
+struct ReferrerStore: Sendable {
+    let storage: RegistryStorage
+    let manifests: ManifestStore
+
     /// Descriptors of the manifests in the repository whose `subject` is `digest`, optionally
     /// only those of one artifact type. An unknown subject has no referrers (an empty list).
-    public func referrers(
+    func list(
         _ name: RepositoryName, of digest: Digest, artifactType: String? = nil
     ) async throws
         -> [Descriptor]
     {
         var result: [Descriptor] = []
-        let directory = layout.referrers(name, subject: digest)
-        for algorithmName in try await listIfPresent(directory).sorted() {
+        let directory = storage.layout.referrers(name, subject: digest)
+        for algorithmName in try await storage.listIfPresent(directory).sorted() {
             guard let algorithm = Digest.Algorithm(rawValue: algorithmName) else { continue }
-            for hex in try await listIfPresent("\(directory)/\(algorithmName)").sorted() {
+            for hex in try await storage.listIfPresent(storage.layout.referrerDigests(name, subject: digest, algorithm))
+                .sorted()
+            {
                 guard let referrer = try? Digest(algorithm: algorithm, hex: hex),
-                    let stored = try? await manifest(name, .digest(referrer)),
+                    let stored = try? await manifests.manifest(name, .digest(referrer)),
                     let manifest = try? Manifest(bytes: stored.bytes, contentType: nil)
                 else { continue }
                 let type = manifest.effectiveArtifactType

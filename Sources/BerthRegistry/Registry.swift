@@ -1,101 +1,68 @@
 public import BerthStorage
-internal import Foundation
+public import Foundation
 public import Logging
 public import OCI
 
-/// The registry domain over one storage driver: blobs, uploads, manifests, tags, referrers and
-/// the catalog of one registry. It knows nothing of HTTP; handlers call it with parsed values.
+/// The registry domain over one storage driver: which namespace serves each repository, the
+/// repositories themselves, and what spans all of them (the catalog, storage health, upload
+/// purging). It knows nothing of HTTP; handlers call it with parsed values.
 public struct Registry: Sendable {
     public struct Options: Sendable {
         /// `storage.delete.enabled`: deleting blobs and manifests is allowed.
         public var deleteEnabled = false
         /// `storage.maintenance.readonly.enabled`: pushes and deletes are refused.
         public var readOnly = false
+        /// `storage.redirect.disable`: never redirect blob downloads to the storage backend.
+        public var redirectDisabled = false
         /// `validation.manifests.urls`: which foreign-layer URLs a manifest may carry.
         public var foreignLayerURLs = ForeignLayerPolicy()
 
         public init() {}
     }
 
-    public let driver: any StorageDriver
-    public let layout = RegistryLayout()
-    public let options: Options
-    let uploadHashes = UploadHashes()
-    let logger: Logger
+    let options: Options
+    let stores: Stores
+    let router: RepositoryRouter
 
-    public init(driver: any StorageDriver, options: Options = Options(), logger: Logger) {
-        self.driver = driver
+    /// `routed` are the namespaces besides local storage (upstream mirrors), asked in order.
+    public init(
+        driver: any StorageDriver, options: Options = Options(), logger: Logger, routed: [any RoutedNamespace] = []
+    ) {
         self.options = options
-        self.logger = logger
+        stores = Stores(
+            storage: RegistryStorage(driver: driver, logger: logger), redirects: !options.redirectDisabled,
+            foreignLayerURLs: options.foreignLayerURLs)
+        router = RepositoryRouter(local: LocalNamespace(stores: stores), routed: routed)
     }
 
-    /// Refuses a change when the registry is in read-only maintenance mode.
-    func requireWritable() throws(RegistryError) {
-        if options.readOnly {
-            throw RegistryError(.unsupported, "the registry is in read-only mode")
-        }
+    /// The repository `name` as a request sees it; `ns` is containerd's `ns` query parameter.
+    public func repository(_ name: RepositoryName, ns: String? = nil) -> Repository {
+        Repository(name: name, namespace: router.namespace(for: name, ns: ns), stores: stores, options: options)
     }
 
-    func requireDeleteEnabled() throws(RegistryError) {
-        try requireWritable()
-        guard options.deleteEnabled else {
-            throw RegistryError(.unsupported, "deletion is disabled (storage.delete.enabled is false)")
-        }
+    /// Repository names in lexical order, after `last`, at most `limit`.
+    public func repositories(after last: String? = nil, limit: Int) async throws -> [String] {
+        try await stores.catalog.repositories(after: last, limit: limit)
     }
 
-    // MARK: links
-
-    /// The digest a link file names, or nil when there is no link.
-    func readLink(_ path: String) async throws -> Digest? {
+    /// Throws what storage answers when it cannot be listed (`/debug/health`); an empty
+    /// registry is healthy.
+    public func checkStorage() async throws {
         do {
-            let bytes = try await driver.getContent(path)
-            let text = String(decoding: bytes, as: UTF8.self)
-            do {
-                return try Digest(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
-            } catch {
-                logger.warning("corrupt link file", metadata: ["path": "\(path)"])
-                return nil
-            }
-        } catch StorageError.notFound {
-            return nil
-        }
-    }
-
-    func writeLink(_ path: String, _ digest: Digest) async throws {
-        try await driver.putContent(path, Array(digest.description.utf8))
-    }
-
-    func exists(_ path: String) async throws -> Bool {
-        do {
-            _ = try await driver.stat(path)
-            return true
-        } catch StorageError.notFound {
-            return false
-        }
-    }
-
-    /// Children of a directory; an absent directory has none.
-    func listIfPresent(_ path: String) async throws -> [String] {
-        do {
-            return try await driver.list(path)
-        } catch StorageError.notFound {
-            return []
-        }
-    }
-
-    /// Removes a link file with its directory, so that listings keep no empty entry.
-    func deleteLink(_ path: String) async throws {
-        try await deleteIfPresent(String(path.dropLast("/link".count)))
-    }
-
-    func deleteIfPresent(_ path: String) async throws {
-        do {
-            try await driver.delete(path)
+            _ = try await stores.storage.driver.list("/")
         } catch StorageError.notFound {}
     }
 
-    /// Whether the repository exists at all (has ever had content).
-    public func repositoryExists(_ name: RepositoryName) async throws -> Bool {
-        try await exists(layout.repository(name))
+    /// The storage driver's name, for health reports and logs.
+    public var storageName: String { stores.storage.driver.name }
+
+    /// Deletes uploads started before `cutoff` (registry:2's upload purging): clients that gave
+    /// up leave their partial data behind, and nothing else ever removes it. Returns the ids
+    /// purged (or, with `dryRun`, that would be).
+    @discardableResult
+    public func purgeUploads(startedBefore cutoff: Date, dryRun: Bool = false) async throws -> [String] {
+        guard !options.readOnly else { return [] }
+        return try await stores.uploads.purge(
+            in: try await stores.catalog.repositoryDirectories(), startedBefore: cutoff, dryRun: dryRun)
     }
 }

@@ -51,9 +51,9 @@ public struct RegistryLayout: Sendable {
         "\(self.tag(name, tag))/index/\(digest.algorithm.rawValue)/\(digest.hex)/link"
     }
 
-    public func upload(_ name: RepositoryName, _ id: UploadID) -> String {
-        "\(repository(name))/_uploads/\(id.value)"
-    }
+    public func uploads(_ name: RepositoryName) -> String { "\(repository(name))/_uploads" }
+
+    public func upload(_ name: RepositoryName, _ id: UploadID) -> String { "\(uploads(name))/\(id.value)" }
 
     public func uploadData(_ name: RepositoryName, _ id: UploadID) -> String { "\(upload(name, id))/data" }
 
@@ -65,8 +65,12 @@ public struct RegistryLayout: Sendable {
         "\(repository(name))/_referrers/\(subject.algorithm.rawValue)/\(subject.hex)"
     }
 
+    public func referrerDigests(_ name: RepositoryName, subject: Digest, _ algorithm: Digest.Algorithm) -> String {
+        "\(referrers(name, subject: subject))/\(algorithm.rawValue)"
+    }
+
     public func referrerLink(_ name: RepositoryName, subject: Digest, _ digest: Digest) -> String {
-        "\(referrers(name, subject: subject))/\(digest.algorithm.rawValue)/\(digest.hex)/link"
+        "\(referrerDigests(name, subject: subject, digest.algorithm))/\(digest.hex)/link"
     }
 }
 

@@ -1,5 +1,5 @@
-/// The error codes of the OCI distribution spec (and registry:2's extras), each with the HTTP
-/// status and message the spec gives it. The one table that maps failures to the wire.
+/// The error codes of the OCI distribution spec (and registry:2's extras), each with the message
+/// the spec gives it. Their HTTP statuses are BerthAPI's business (`ErrorStatus`).
 public enum ErrorCode: String, Sendable, CaseIterable {
     case blobUnknown = "BLOB_UNKNOWN"
     case blobUploadInvalid = "BLOB_UPLOAD_INVALID"
@@ -20,21 +20,6 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case paginationNumberInvalid = "PAGINATION_NUMBER_INVALID"
     case unavailable = "UNAVAILABLE"
     case unknown = "UNKNOWN"
-
-    /// The status a response carries when the code is used without a more specific one.
-    public var defaultStatus: Int {
-        switch self {
-        case .blobUnknown, .blobUploadUnknown, .manifestUnknown, .nameUnknown: 404
-        case .unauthorized: 401
-        case .denied: 403
-        case .unsupported: 405
-        case .tooManyRequests: 429
-        case .rangeInvalid: 416
-        case .unavailable: 503
-        case .unknown: 500
-        default: 400
-        }
-    }
 
     /// The spec's short message for the code.
     public var message: String {

@@ -33,7 +33,8 @@ public struct Manifest: Sendable {
     public init(bytes: [UInt8], contentType: String?) throws(RegistryError) {
         guard bytes.count <= Self.maximumSize else {
             throw RegistryError(
-                .sizeInvalid, "manifest is \(bytes.count) bytes; the limit is \(Self.maximumSize)", status: 413)
+                .sizeInvalid, "manifest is \(bytes.count) bytes; the limit is \(Self.maximumSize)",
+                condition: .tooLarge)
         }
         let wire: Wire
         do {

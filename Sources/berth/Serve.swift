@@ -87,6 +87,7 @@ struct Serve: AsyncParsableCommand {
         var options = Registry.Options()
         options.deleteEnabled = configuration.storage.deleteEnabled
         options.readOnly = configuration.storage.readOnly
+        options.redirectDisabled = configuration.storage.redirectDisabled
         if !configuration.validation.disabled {
             options.foreignLayerURLs = ForeignLayerPolicy(
                 allow: configuration.validation.urlsAllow, deny: configuration.validation.urlsDeny)
@@ -98,7 +99,6 @@ struct Serve: AsyncParsableCommand {
             prefix: configuration.http.prefix, host: configuration.http.externalURL,
             relative: configuration.http.relativeURLs)
         apiOptions.catalogMaxEntries = configuration.catalogMaxEntries
-        apiOptions.redirectDisabled = configuration.storage.redirectDisabled
         let api = RegistryAPI(registry: registry, options: apiOptions, logger: logger)
 
         var http = HTTPServerConfiguration(

@@ -1,3 +1,4 @@
+import NIOHTTP1
 import OCI
 import Testing
 
@@ -49,12 +50,12 @@ import Testing
         do {
             _ = try reference.forReading()
         } catch {
-            #expect(error.code == .manifestUnknown && error.status == 404)
+            #expect(error.code == .manifestUnknown && ErrorStatus.status(error) == .notFound)
         }
         do {
             _ = try reference.forWriting()
         } catch {
-            #expect(error.code == .tagInvalid && error.status == 400)
+            #expect(error.code == .tagInvalid && ErrorStatus.status(error) == .badRequest)
         }
     }
 

@@ -1,0 +1,13 @@
+public import OCI
+
+/// Decides, from a repository's name and the request's `ns`, which namespace serves it: the
+/// first routed namespace (an upstream's prefix, its host in `ns`, or a default upstream) that
+/// claims it, else local storage. A name no configured namespace claims is never sent anywhere.
+struct RepositoryRouter: Sendable {
+    let local: any RepositoryNamespace
+    let routed: [any RoutedNamespace]
+
+    func namespace(for name: RepositoryName, ns: String?) -> any RepositoryNamespace {
+        routed.first { $0.claims(name, ns: ns) } ?? local
+    }
+}

@@ -1,0 +1,76 @@
+import BerthRegistry
+import BerthStorage
+import Foundation
+import Logging
+import NIOCore
+import OCI
+import Testing
+
+/// The namespace seam: a routed namespace claims some repositories, serves their reads, and
+/// keeps clients from writing there; every other repository stays local and pushable.
+@Suite struct RepositoryRouterTests {
+    /// Claims `upstream.test/…` names and any name asked for with `ns=upstream.test`; serves
+    /// one manifest for every reference.
+    struct FixedNamespace: RoutedNamespace {
+        let bytes = Array(#"{"schemaVersion":2}"#.utf8)
+        var readOnlyReason: String? { "it is mirrored from upstream.test" }
+
+        func claims(_ name: RepositoryName, ns: String?) -> Bool {
+            name.value.hasPrefix("upstream.test/") || ns == "upstream.test"
+        }
+        func manifest(_ name: RepositoryName, _ reference: Reference) async throws -> StoredManifest {
+            StoredManifest(digest: Digest.of(bytes), mediaType: MediaType.ociManifest, bytes: bytes)
+        }
+        func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo {
+            throw RegistryError(.blobUnknown)
+        }
+        func content(_ blob: BlobInfo, from offset: Int64, download: Bool) async throws -> BlobContent {
+            throw RegistryError(.blobUnknown)
+        }
+        func tags(_ name: RepositoryName, after last: String?, limit: Int?) async throws -> [String] { ["fixed"] }
+        func referrers(_ name: RepositoryName, of digest: Digest, artifactType: String?) async throws -> [Descriptor] {
+            []
+        }
+    }
+
+    let registry: Registry
+
+    init() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-router-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        registry = Registry(
+            driver: FilesystemDriver(root: root), logger: Logger(label: "test"), routed: [FixedNamespace()])
+    }
+
+    @Test func claimedNamesAreReadFromTheirNamespace() async throws {
+        let mirrored = registry.repository(try RepositoryName("upstream.test/library/alpine"))
+        #expect(try await mirrored.tags() == ["fixed"])
+        let byNS = registry.repository(try RepositoryName("library/alpine"), ns: "upstream.test")
+        #expect(try await byNS.manifest(.tag(try Tag("3"))).mediaType == MediaType.ociManifest)
+    }
+
+    @Test func claimedNamesAreReadOnly() async throws {
+        let mirrored = registry.repository(try RepositoryName("upstream.test/library/alpine"))
+        do {
+            _ = try await mirrored.startUpload()
+            Issue.record("a push to a mirrored repository was accepted")
+        } catch let error as RegistryError {
+            #expect(error.code == .denied && error.message.contains("mirrored from upstream.test"))
+        }
+    }
+
+    @Test func otherNamesStayLocal() async throws {
+        // An unknown `ns` is no reason to send a request anywhere: the repository is local.
+        let local = registry.repository(try RepositoryName("team/app"), ns: "elsewhere.test")
+        await #expect(throws: RegistryError.self) { try await local.tags() }
+        let id = try await local.startUpload()
+        let bytes = Array("layer".utf8)
+        let blob = try await local.finishUpload(
+            id, digest: Digest.of(bytes),
+            body: AsyncStream<ByteBuffer> {
+                $0.yield(ByteBuffer(bytes: bytes))
+                $0.finish()
+            })
+        #expect(try await local.blob(blob.digest).size == 5)
+    }
+}
