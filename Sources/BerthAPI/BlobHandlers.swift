@@ -7,7 +7,7 @@ internal import OCI
 extension RegistryAPI {
     /// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single byte ranges.
     func getBlob(_ repository: Repository, _ digest: Digest, _ request: HTTPRequest) async throws -> HTTPResponse {
-        let blob = try await repository.blob(digest)
+        let blob = try await repository.blob(digest, download: request.method == .GET)
         var headers = HTTPHeaders([
             ("Content-Type", "application/octet-stream"),
             ("Docker-Content-Digest", digest.description),

@@ -10,6 +10,7 @@ enum ErrorStatus {
         case .tooLarge: return .payloadTooLarge
         case .noSuchEndpoint: return .notFound
         case .uploadHolds, .outsideBlob: return .rangeNotSatisfiable
+        case .upstreamFailed: return .badGateway
         case nil: return status(error.code)
         }
     }

@@ -10,15 +10,18 @@ struct BlobIngest: Sendable {
 
     /// Appends `body` to `staging`, hashing it on the way with `hasher` (which must cover what
     /// `staging` already holds; nil when it does not, and the bytes are re-read at commit).
-    /// Returns the staged size. An interrupted body keeps the bytes that arrived.
+    /// Returns the staged size. An interrupted body keeps the bytes that arrived. `written` is
+    /// called after each chunk is handed to storage (readers following the staged bytes wait on it).
     func append<Body: AsyncSequence>(
-        _ body: Body, to staging: String, hasher: inout DigestHasher?
+        _ body: Body, to staging: String, hasher: inout DigestHasher?,
+        written: (@Sendable () async -> Void)? = nil
     ) async throws -> Int64 where Body.Element == ByteBuffer {
         let writer = try await storage.driver.writer(staging, append: true)
         do {
             for try await chunk in body {
                 chunk.withUnsafeReadableBytes { hasher?.update($0) }
                 try await writer.write(chunk)
+                await written?()
             }
             try await writer.commit()
         } catch {

@@ -9,11 +9,15 @@ struct LocalNamespace: RepositoryNamespace {
         try await stores.manifests.manifest(name, reference)
     }
 
-    func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo {
+    func blob(_ name: RepositoryName, _ digest: Digest, download: Bool) async throws -> BlobInfo {
         try await stores.blobs.blob(name, digest)
     }
 
-    func content(_ blob: BlobInfo, from offset: Int64, download: Bool) async throws -> BlobContent {
+    func content(
+        _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, download: Bool
+    ) async throws
+        -> BlobContent
+    {
         try await stores.blobs.content(blob, from: offset, download: download)
     }
 

@@ -13,6 +13,7 @@ public import OCI
 ///         _manifests/tags/<tag>/index/<alg>/<hex>/link           every manifest the tag has pointed at
 ///         _uploads/<uuid>/data, startedat                        uploads in progress
 ///         _referrers/<alg>/<subject hex>/<alg>/<hex>/link        Berth only: manifests whose subject this is
+///       _berth/mirror-staging/<uuid>                             Berth only: blobs being fetched from upstream
 ///
 /// A link file holds the bare `alg:hex` with no newline. Paths on the driver are relative to the
 /// driver's root and start with `/`.
@@ -64,6 +65,10 @@ public struct RegistryLayout: Sendable {
     public func referrers(_ name: RepositoryName, subject: Digest) -> String {
         "\(repository(name))/_referrers/\(subject.algorithm.rawValue)/\(subject.hex)"
     }
+
+    /// Berth only: blobs a mirror is fetching from upstream, before they are verified. Partial
+    /// fetches left by a crash are removed at start-up.
+    public var mirrorStaging: String { "\(base)/_berth/mirror-staging" }
 
     public func referrerDigests(_ name: RepositoryName, subject: Digest, _ algorithm: Digest.Algorithm) -> String {
         "\(referrers(name, subject: subject))/\(algorithm.rawValue)"

@@ -16,12 +16,13 @@ public struct Repository: Sendable {
         try await namespace.manifest(name, reference)
     }
 
-    public func blob(_ digest: Digest) async throws -> BlobInfo {
-        try await namespace.blob(name, digest)
+    /// `download` is false for a `HEAD`: nothing but the size is needed.
+    public func blob(_ digest: Digest, download: Bool = true) async throws -> BlobInfo {
+        try await namespace.blob(name, digest, download: download)
     }
 
     public func content(_ blob: BlobInfo, from offset: Int64 = 0, download: Bool = true) async throws -> BlobContent {
-        try await namespace.content(blob, from: offset, download: download)
+        try await namespace.content(name, blob, from: offset, download: download)
     }
 
     /// Tags in lexical order, after `last`, at most `limit`; `NAME_UNKNOWN` for no repository.

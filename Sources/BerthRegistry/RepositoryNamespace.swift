@@ -9,10 +9,15 @@ public protocol RepositoryNamespace: Sendable {
     var readOnlyReason: String? { get }
 
     func manifest(_ name: RepositoryName, _ reference: Reference) async throws -> StoredManifest
-    func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo
+    /// The blob's size and digest; `download` says whether its bytes are asked for next (a
+    /// `GET`) or not (a `HEAD`), so that a mirror fetches only what a client will read.
+    func blob(_ name: RepositoryName, _ digest: Digest, download: Bool) async throws -> BlobInfo
     /// Where a download of `blob` from `offset` gets its bytes; `download` is false when the
     /// bytes must come through Berth (no redirect).
-    func content(_ blob: BlobInfo, from offset: Int64, download: Bool) async throws -> BlobContent
+    func content(
+        _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, download: Bool
+    ) async throws
+        -> BlobContent
     func tags(_ name: RepositoryName, after last: String?, limit: Int?) async throws -> [String]
     func referrers(_ name: RepositoryName, of digest: Digest, artifactType: String?) async throws -> [Descriptor]
 }

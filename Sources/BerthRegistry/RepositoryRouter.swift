@@ -1,4 +1,4 @@
-public import OCI
+internal import OCI
 
 /// Decides, from a repository's name and the request's `ns`, which namespace serves it: the
 /// first routed namespace (an upstream's prefix, its host in `ns`, or a default upstream) that

@@ -30,4 +30,7 @@ public enum ErrorCondition: Sendable, Equatable {
     case uploadHolds(size: Int64)
     /// A byte range lies outside a blob of `size` bytes.
     case outsideBlob(size: Int64)
+    /// An upstream registry failed (unreachable, 5xx, refused credentials, bad bytes), and
+    /// nothing cached could stand in.
+    case upstreamFailed
 }

@@ -21,10 +21,14 @@ import Testing
         func manifest(_ name: RepositoryName, _ reference: Reference) async throws -> StoredManifest {
             StoredManifest(digest: Digest.of(bytes), mediaType: MediaType.ociManifest, bytes: bytes)
         }
-        func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo {
+        func blob(_ name: RepositoryName, _ digest: Digest, download: Bool) async throws -> BlobInfo {
             throw RegistryError(.blobUnknown)
         }
-        func content(_ blob: BlobInfo, from offset: Int64, download: Bool) async throws -> BlobContent {
+        func content(
+            _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, download: Bool
+        ) async throws
+            -> BlobContent
+        {
             throw RegistryError(.blobUnknown)
         }
         func tags(_ name: RepositoryName, after last: String?, limit: Int?) async throws -> [String] { ["fixed"] }

@@ -1,0 +1,132 @@
+public import BerthStorage
+internal import Foundation
+public import Logging
+public import NIOCore
+public import OCI
+
+/// Local storage as a mirror uses it: mirrored manifests and blobs are kept in the registry:2
+/// layout like pushed ones (so they are served, listed and mounted the same way), but stored
+/// without the checks a push needs (a mirrored manifest's blobs arrive on demand), and blobs
+/// come in through a staging area, verified before they are named (`BlobIngest`).
+public struct MirrorCache: Sendable {
+    let stores: Stores
+    let ingest: BlobIngest
+
+    public init(driver: any StorageDriver, logger: Logger) {
+        stores = Stores(
+            storage: RegistryStorage(driver: driver, logger: logger), redirects: false,
+            foreignLayerURLs: ForeignLayerPolicy())
+        ingest = BlobIngest(storage: stores.storage)
+    }
+
+    var storage: RegistryStorage { stores.storage }
+    var layout: RegistryLayout { storage.layout }
+
+    // MARK: manifests
+
+    /// The cached manifest, or nil when the cache does not have it.
+    public func manifest(_ name: RepositoryName, _ reference: Reference) async throws -> StoredManifest? {
+        do {
+            return try await stores.manifests.manifest(name, reference)
+        } catch let error as RegistryError where error.code == .manifestUnknown {
+            return nil
+        }
+    }
+
+    /// The digest a cached tag points at.
+    public func tagDigest(_ name: RepositoryName, _ tag: Tag) async throws -> Digest? {
+        try await stores.tags.digest(name, tag)
+    }
+
+    /// Keeps manifest bytes as upstream sent them, under `digest` (which they must hash to),
+    /// and points `tag` at them.
+    public func store(
+        manifest bytes: [UInt8], as digest: Digest, in name: RepositoryName, tag: Tag?
+    ) async throws -> StoredManifest {
+        guard Digest.of(bytes, algorithm: digest.algorithm) == digest else {
+            throw RegistryError(.digestInvalid, "upstream manifest does not hash to \(digest)")
+        }
+        let path = layout.blobData(digest)
+        if try await !storage.exists(path) { try await storage.driver.putContent(path, bytes) }
+        try await storage.writeLink(layout.revisionLink(name, digest), digest)
+        if let tag, try await stores.tags.digest(name, tag) != digest { try await stores.tags.set(name, tag, digest) }
+        return StoredManifest(digest: digest, mediaType: ManifestStore.storedMediaType(bytes), bytes: bytes)
+    }
+
+    public func tags(_ name: RepositoryName, after last: String?, limit: Int?) async throws -> [String] {
+        try await stores.tags.list(name, after: last, limit: limit)
+    }
+
+    public func referrers(
+        _ name: RepositoryName, of digest: Digest, artifactType: String?
+    ) async throws
+        -> [Descriptor]
+    {
+        try await stores.referrers.list(name, of: digest, artifactType: artifactType)
+    }
+
+    // MARK: blobs
+
+    /// The blob if it is cached for `name`; nil when it is not.
+    public func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo? {
+        try? await stores.blobs.blob(name, digest)
+    }
+
+    /// The blob's bytes if the registry stores them for any repository (another upstream's
+    /// or a local push), to be linked into `name` once upstream confirms it has the blob.
+    public func stored(_ digest: Digest) async throws -> BlobInfo? {
+        try await stores.blobs.data(digest)
+    }
+
+    public func link(_ blob: BlobInfo, into name: RepositoryName) async throws {
+        try await stores.blobs.link(blob.digest, into: name)
+    }
+
+    public func content(_ blob: BlobInfo, from offset: Int64) async throws -> BlobContent {
+        try await stores.blobs.content(blob, from: offset, download: false)
+    }
+
+    /// What a blob of `size` bytes will be once fetched: its size is known before its bytes.
+    public func expectedBlob(_ digest: Digest, size: Int64) -> BlobInfo {
+        BlobInfo(digest: digest, size: size, path: layout.blobData(digest))
+    }
+
+    /// A new, unused staging path for one fetch.
+    public func newStagingPath() -> String {
+        "\(layout.mirrorStaging)/\(UUID().uuidString.lowercased())"
+    }
+
+    /// Appends upstream bytes to a staging path, hashing them on the way.
+    public func stage<Body: AsyncSequence>(
+        _ body: Body, to staging: String, hasher: inout DigestHasher?, written: @escaping @Sendable () async -> Void
+    ) async throws -> Int64 where Body.Element == ByteBuffer {
+        try await ingest.append(body, to: staging, hasher: &hasher, written: written)
+    }
+
+    /// Names staged bytes as the blob `digest` if they hash to it, and links it into `name`.
+    public func commit(
+        _ staging: String, size: Int64, hasher: DigestHasher?, as digest: Digest, into name: RepositoryName
+    ) async throws -> BlobInfo {
+        let blob = try await ingest.commit(staging, size: size, hasher: hasher, as: digest)
+        try await stores.blobs.link(digest, into: name)
+        try await storage.deleteIfPresent(staging)  // left only when the blob was already stored
+        return blob
+    }
+
+    public func discard(_ staging: String) async {
+        try? await storage.deleteIfPresent(staging)
+    }
+
+    /// The bytes at a staging or blob path from `offset` to what is there now.
+    public func read(_ path: String, from offset: Int64) async throws -> ByteChunks {
+        try await storage.driver.reader(path, offset: offset)
+    }
+
+    /// Path of a blob's data, for readers that follow a fetch to its end.
+    public func path(of blob: BlobInfo) -> String { blob.path }
+
+    /// Removes partial fetches a crash left behind. Only for start-up, when no fetch runs.
+    public func removeStaging() async throws {
+        try await storage.deleteIfPresent(layout.mirrorStaging)
+    }
+}
