@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Wire value types: digests, names, references, manifests, error codes.
@@ -81,10 +82,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The pull-through mirror: upstream registry client, routes, cache fills.
+        .target(
+            name: "BerthUpstream",
+            dependencies: [
+                "OCI", "BerthConfig", "BerthRegistry", "BerthStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "berth",
             dependencies: [
-                "OCI", "BerthConfig", "BerthStorage", "BerthRegistry", "BerthHTTP", "BerthAPI",
+                "OCI", "BerthConfig", "BerthStorage", "BerthRegistry", "BerthHTTP", "BerthAPI", "BerthUpstream",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -97,6 +111,9 @@ let package = Package(
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: swiftSettings),
         .testTarget(name: "BerthConfigTests", dependencies: ["BerthConfig"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BerthUpstreamTests", dependencies: ["BerthUpstream", "BerthConfig", "OCI"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthStorageTests",
             dependencies: ["BerthStorage", .product(name: "NIOCore", package: "swift-nio")],

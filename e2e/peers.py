@@ -58,7 +58,7 @@ class Process:
 class Registry2:
     """CNCF distribution 2.8 (Debian's docker-registry) serving a data directory."""
 
-    def __init__(self, tmp, data):
+    def __init__(self, tmp, data, htpasswd=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = os.path.join(tmp, "registry2.yml")
@@ -74,6 +74,8 @@ storage:
 http:
   addr: 127.0.0.1:{self.port}
 """)
+            if htpasswd:
+                f.write(f"auth:\n  htpasswd:\n    realm: upstream\n    path: {htpasswd}\n")
         self.process = Process(["docker-registry", "serve", config], os.path.join(tmp, "registry2.log"))
         wait_for(lambda: port_open(self.port), what="registry:2")
 

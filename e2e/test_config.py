@@ -42,7 +42,7 @@ def test_invalid_values_name_the_key(tmp_path):
         "version: 0.2\nstorage:\n  filesystem:\n    rootdirectory: /tmp/x\n": "version",
         "storage:\n  s3:\n    bucket: b\n": "storage.s3",
         "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nauth:\n  htpasswd:\n    realm: r\n    path: /p\n": "auth",
-        "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nproxy:\n  remoteurl: https://registry-1.docker.io\n": "proxy",
+        "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nproxy:\n  remoteurl: ftp://registry-1.docker.io\n": "proxy.remoteurl",
         "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nredis:\n  addr: localhost:6379\n": "redis",
         "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nhttp:\n  tls:\n    certificate: /nope.pem\n    key: /nope.key\n": "http.tls",
         "storage: [\n": "not valid YAML",

@@ -61,6 +61,7 @@ public struct Configuration: Sendable {
     public var http = HTTP()
     public var catalogMaxEntries = 1000
     public var validation = Validation()
+    public var mirror = Mirror()
 
     public init(rootDirectory: String) {
         storage = Storage(rootDirectory: rootDirectory)

@@ -31,10 +31,10 @@ public enum ConfigurationLoader {
         if path == nil && tree["storage"] == nil {
             tree.set(["storage", "filesystem", "rootdirectory"], to: .scalar(defaultRootDirectory))
         }
-        return try decode(tree, source: source)
+        return try decode(tree, source: source, environment: environment)
     }
 
-    static func decode(_ tree: ConfigValue, source: String) throws -> Loaded {
+    static func decode(_ tree: ConfigValue, source: String, environment: [String: String]) throws -> Loaded {
         let reader = ConfigReader(tree)
         var warnings: [String] = []
         try refuseUnsupported(reader)
@@ -82,6 +82,7 @@ public enum ConfigurationLoader {
         config.catalogMaxEntries = try reader.int("catalog.maxentries", range: 1...100_000) ?? 1000
         _ = reader.value("health")  // storage health is checked on each /debug/health request
         try decodeValidation(reader, &config)
+        try decodeMirror(reader, environment, &config)
 
         for key in reader.unread() {
             warnings.append("unknown configuration key \(key) is ignored")
@@ -97,7 +98,6 @@ public enum ConfigurationLoader {
                 "auth",
                 "authentication is not supported yet; remove the auth section or put Berth behind an authenticating proxy"
             ),
-            ("proxy", "pull-through mirroring is not supported yet"),
             ("redis", "the Redis cache is not supported yet"),
             ("notifications", "notifications (webhooks) are not supported yet"),
             ("middleware", "storage and registry middleware are not supported yet"),

@@ -41,13 +41,20 @@ struct Serve: AsyncParsableCommand {
 
         let server: HTTPServer
         let registry: Registry
+        let mirror: Mirror?
         do {
-            (server, registry) = try makeServer(configuration, logger: logger, source: loaded.source)
+            (server, registry, mirror) = try makeServer(configuration, logger: logger, source: loaded.source)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let mirror {
+            // Partial fetches a crash left behind; no fetch runs yet.
+            try await mirror.cache.removeStaging()
+            services.append(.init(service: mirror))  // first in, so shut down after the server
+        }
+        services.append(.init(service: server))
         if configuration.storage.uploadPurging.enabled && !configuration.storage.readOnly {
             services.append(
                 .init(
@@ -74,7 +81,7 @@ struct Serve: AsyncParsableCommand {
     private func makeServer(
         _ configuration: Configuration, logger: Logger, source: String
     ) throws
-        -> (HTTPServer, Registry)
+        -> (HTTPServer, Registry, Mirror?)
     {
         let root = URL(fileURLWithPath: configuration.storage.rootDirectory).standardizedFileURL.path
         do {
@@ -92,7 +99,9 @@ struct Serve: AsyncParsableCommand {
             options.foreignLayerURLs = ForeignLayerPolicy(
                 allow: configuration.validation.urlsAllow, deny: configuration.validation.urlsDeny)
         }
-        let registry = Registry(driver: FilesystemDriver(root: root), options: options, logger: logger)
+        let driver = FilesystemDriver(root: root)
+        let mirror = Mirror(configuration, driver: driver, logger: logger)
+        let registry = Registry(driver: driver, options: options, logger: logger, routed: mirror?.namespaces ?? [])
 
         var apiOptions = RegistryAPI.Options()
         apiOptions.urls = URLBuilder(
@@ -121,6 +130,6 @@ struct Serve: AsyncParsableCommand {
                     "delete": "\(configuration.storage.deleteEnabled)", "readonly": "\(configuration.storage.readOnly)",
                 ])
         }
-        return (server, registry)
+        return (server, registry, mirror)
     }
 }

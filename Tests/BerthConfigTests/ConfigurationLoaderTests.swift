@@ -109,7 +109,7 @@ import Testing
     @Test func laterSectionsAreRefusedNotIgnored() {
         let root = "storage:\n  filesystem:\n    rootdirectory: /a\n"
         for section in [
-            "auth:\n  token:\n    realm: x\n", "proxy:\n  remoteurl: https://x\n", "redis:\n  addr: x\n",
+            "auth:\n  token:\n    realm: x\n", "redis:\n  addr: x\n",
             "notifications:\n  endpoints: []\n",
         ] {
             #expect(error(root + section) != nil, "\(section)")
@@ -129,5 +129,90 @@ import Testing
         let root = "storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  addr: "
         #expect(try load(root + "'[::1]:5001'\n").configuration.http.host == "::1")
         #expect(try load(root + "localhost:0\n").configuration.http.port == 0)
+    }
+}
+
+@Suite struct MirrorConfigurationTests {
+    func load(_ text: String, environment: [String: String] = [:]) throws -> Configuration {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-\(UUID().uuidString).yml").path
+        try ("storage:\n  filesystem:\n    rootdirectory: /tmp/x\n" + text).write(
+            toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try ConfigurationLoader.load(path: path, environment: environment).configuration
+    }
+
+    func errorKey(_ text: String) -> String? {
+        do {
+            _ = try load(text)
+            return nil
+        } catch let error as ConfigError {
+            return error.key
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func registry2ProxyBlockIsTheDefaultUpstream() throws {
+        let c = try load(
+            "proxy:\n  remoteurl: https://registry-1.docker.io/\n  username: u\n  password: p\n  ttl: 24h\n")
+        let upstream = try #require(c.mirror.upstreams.first)
+        #expect(upstream.isDefault && upstream.url == "https://registry-1.docker.io")
+        #expect(upstream.username == "u" && upstream.password == "p" && upstream.ttl == .seconds(86400))
+        #expect(upstream.host == "registry-1.docker.io")
+    }
+
+    @Test func upstreamsByName() throws {
+        let c = try load(
+            """
+            mirror:
+              local: ["team/**"]
+              upstreams:
+                hub:
+                  url: https://registry-1.docker.io
+                  prefixes: [docker.io]
+                  default: true
+                  allow: ["library/*"]
+                ghcr:
+                  url: https://ghcr.io
+                  prefixes: [ghcr.io]
+                  username: bot
+                  passwordenv: GHCR_TOKEN
+                  concurrency: 4
+                  freshness: 5m
+            """, environment: ["GHCR_TOKEN": "t0ken"])
+        #expect(c.mirror.upstreams.map(\.name) == ["hub", "ghcr"])
+        #expect(c.mirror.local == ["team/**"])
+        let ghcr = c.mirror.upstreams[1]
+        #expect(ghcr.password == "t0ken" && ghcr.concurrency == 4 && ghcr.freshness == .seconds(300))
+        #expect(c.mirror.upstreams[0].allow == ["library/*"])
+    }
+
+    @Test func badValuesNameTheKey() {
+        #expect(errorKey("proxy:\n  username: u\n") == "proxy.remoteurl")
+        #expect(errorKey("proxy:\n  remoteurl: ftp://x\n") == "proxy.remoteurl")
+        #expect(errorKey("mirror:\n  upstreams:\n    a:\n      prefixes: [a.io]\n") == "mirror.upstreams.a.url")
+        #expect(
+            errorKey("mirror:\n  upstreams:\n    a:\n      url: https://a.io/v2\n      prefixes: [a.io]\n")
+                == "mirror.upstreams.a.url")
+        #expect(errorKey("mirror:\n  upstreams:\n    a:\n      url: https://a.io\n") == "mirror.upstreams.a.prefixes")
+        #expect(
+            errorKey("mirror:\n  upstreams:\n    a:\n      url: https://a.io\n      prefixes: [a/b]\n")
+                == "mirror.upstreams.a.prefixes")
+        #expect(
+            errorKey(
+                "mirror:\n  upstreams:\n    a:\n      url: https://a.io\n      prefixes: [x]\n      concurrency: 0\n")
+                == "mirror.upstreams.a.concurrency")
+        #expect(
+            errorKey(
+                "mirror:\n  upstreams:\n    a:\n      url: https://a.io\n      prefixes: [x]\n      passwordenv: NOPE\n      username: u\n"
+            ) == "mirror.upstreams.a.passwordenv")
+        #expect(
+            errorKey(
+                "mirror:\n  upstreams:\n    a:\n      url: https://a.io\n      prefixes: [x]\n    b:\n      url: https://b.io\n      prefixes: [x]\n"
+            ) == "mirror.upstreams.b.prefixes")
+        #expect(
+            errorKey(
+                "proxy:\n  remoteurl: https://a.io\nmirror:\n  upstreams:\n    b:\n      url: https://b.io\n      default: true\n"
+            ) == "mirror.upstreams")
     }
 }

@@ -1,0 +1,34 @@
+internal import OCI
+
+/// The blob downloads running from one upstream, by digest: however many clients ask for a
+/// missing blob at once, from however many repositories, it is fetched once.
+actor BlobFetches {
+    private var running: [Digest: BlobFetch] = [:]
+    /// Clients that joined a download another had started (for the logs and counters).
+    private(set) var coalesced = 0
+
+    /// The running download of `digest`, or a new one that `start` performs. The download runs
+    /// in a task of its own, so that a client hanging up does not end it for the others.
+    func join(
+        _ digest: Digest, staging: @Sendable () -> String, start: @escaping @Sendable (BlobFetch) async -> Void
+    ) -> BlobFetch {
+        if let fetch = running[digest] {
+            coalesced += 1
+            return fetch
+        }
+        let fetch = BlobFetch(digest: digest, staging: staging())
+        running[digest] = fetch
+        Task {
+            await start(fetch)
+            self.finished(digest, fetch)
+        }
+        return fetch
+    }
+
+    /// The download of `digest` if one runs.
+    func current(_ digest: Digest) -> BlobFetch? { running[digest] }
+
+    private func finished(_ digest: Digest, _ fetch: BlobFetch) {
+        if running[digest] === fetch { running[digest] = nil }
+    }
+}
