@@ -4,18 +4,13 @@ internal import OCI
 /// missing blob at once, from however many repositories, it is fetched once.
 actor BlobFetches {
     private var running: [Digest: BlobFetch] = [:]
-    /// Clients that joined a download another had started (for the logs and counters).
-    private(set) var coalesced = 0
 
     /// The running download of `digest`, or a new one that `start` performs. The download runs
     /// in a task of its own, so that a client hanging up does not end it for the others.
     func join(
         _ digest: Digest, staging: @Sendable () -> String, start: @escaping @Sendable (BlobFetch) async -> Void
     ) -> BlobFetch {
-        if let fetch = running[digest] {
-            coalesced += 1
-            return fetch
-        }
+        if let fetch = running[digest] { return fetch }
         let fetch = BlobFetch(digest: digest, staging: staging())
         running[digest] = fetch
         Task {
