@@ -112,7 +112,13 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: swiftSettings),
         .testTarget(name: "BerthConfigTests", dependencies: ["BerthConfig"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "BerthUpstreamTests", dependencies: ["BerthUpstream", "BerthConfig", "OCI"],
+            name: "BerthUpstreamTests",
+            dependencies: [
+                "BerthUpstream", "BerthConfig", "BerthRegistry", "BerthStorage", "OCI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthStorageTests",

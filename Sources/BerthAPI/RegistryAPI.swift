@@ -12,6 +12,8 @@ public struct RegistryAPI: HTTPResponder {
         public var urls = URLBuilder()
         /// `catalog.maxentries`: the default and largest page of `_catalog`.
         public var catalogMaxEntries = 1000
+        /// JSON pages beside the API, by path (`/debug/mirror`: the mirror's counters).
+        public var debugPages: [String: @Sendable () async -> String] = [:]
         public init() {}
     }
 
@@ -42,6 +44,7 @@ public struct RegistryAPI: HTTPResponder {
                 target = RequestTarget(String(request.uri.dropFirst(prefix.count)))
             }
             if target.path == "/debug/health" { return await health() }
+            if let page = options.debugPages[target.path] { return json(await page()) }
             guard let route = try Route(path: target.path) else { return notFound(target.path) }
             return try await dispatch(route, target.query, request)
         } catch {

@@ -1,3 +1,5 @@
+internal import Foundation
+
 /// Typed, path-aware reads from a `ConfigValue` tree. Every key read is remembered, so that what
 /// was never read can be reported as unknown.
 final class ConfigReader {
@@ -90,6 +92,28 @@ final class ConfigReader {
         }
         guard flush(), parsedAny else { return nil }
         return total
+    }
+
+    /// Sizes in bytes: `1073741824`, or a number with a unit, `500MB`, `20GiB` (decimal `KB` `MB`
+    /// `GB` `TB`, binary `KiB` `MiB` `GiB` `TiB`).
+    func byteSize(_ path: String) throws -> Int64? {
+        guard let text = try string(path) else { return nil }
+        guard let size = Self.parseByteSize(text), size > 0 else {
+            throw ConfigError(key: path, message: "must be a size such as 500MB or 20GiB, not \"\(text)\"")
+        }
+        return size
+    }
+
+    static func parseByteSize(_ text: String) -> Int64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let number = trimmed.prefix { $0.isNumber || $0 == "." }
+        let unit = trimmed.dropFirst(number.count).trimmingCharacters(in: .whitespaces).lowercased()
+        let scales: [String: Double] = [
+            "": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+            "kib": 1024, "mib": 1_048_576, "gib": 1_073_741_824, "tib": 1_099_511_627_776,
+        ]
+        guard let value = Double(number), let scale = scales[unit] else { return nil }
+        return Int64(exactly: (value * scale).rounded())
     }
 
     func strings(_ path: String) throws -> [String]? {

@@ -17,14 +17,21 @@ extension Configuration {
         /// pulled through; empty allows all. `deny` wins over `allow`.
         public var allow: [String] = []
         public var deny: [String] = []
-        /// Mirrored content unused this long may be removed (`proxy.ttl`; default 168h).
+        /// Mirrored content unused this long is removed (`proxy.ttl`; default 168h; 0 keeps it
+        /// until the size cap needs the room, as registry:2's 0 turns expiry off).
         public var ttl: Duration = .seconds(168 * 3600)
+        /// The most this upstream's cached blobs may take; the least recently used go first.
+        public var maxSize: Int64?
         /// How long a tag checked upstream is served without asking again (default 0: always).
         public var freshness: Duration = .zero
         /// Requests to this upstream at once; more wait their turn.
         public var concurrency = 16
         /// How long a request to the upstream may take before the cache is served instead.
         public var timeout: Duration = .seconds(30)
+        /// After this many failures in a row, the upstream is taken as offline ...
+        public var offlineAfter = 3
+        /// ... for this long: the cache is served at once, without waiting on the upstream.
+        public var offlineFor: Duration = .seconds(30)
 
         public init(name: String, url: String) {
             self.name = name
@@ -43,6 +50,11 @@ extension Configuration {
         /// Repository patterns that stay local (pushable) even when a default upstream serves
         /// un-prefixed names.
         public var local: [String] = []
+        /// How often mirrored content is checked against each upstream's `ttl` and size cap.
+        public var sweepInterval: Duration = .seconds(600)
+        /// A manifest served this recently counts as being pulled: the blobs it references are
+        /// not evicted, whatever their own last use.
+        public var inUse: Duration = .seconds(600)
     }
 }
 
@@ -64,6 +76,8 @@ extension ConfigurationLoader {
             config.mirror.upstreams.append(try decodeUpstream(reader, environment, name: name))
         }
         config.mirror.local = try patterns(reader, "mirror.local")
+        config.mirror.sweepInterval = try positive(reader, "mirror.expiry.interval") ?? config.mirror.sweepInterval
+        config.mirror.inUse = try reader.duration("mirror.expiry.inuse") ?? config.mirror.inUse
         let defaults = config.mirror.upstreams.filter(\.isDefault)
         if defaults.count > 1 {
             throw ConfigError(
@@ -88,6 +102,10 @@ extension ConfigurationLoader {
         _ reader: ConfigReader, _ environment: [String: String], name: String
     ) throws -> Configuration.Upstream {
         let key = "mirror.upstreams.\(name.lowercased())"
+        // The name is a directory of the mirror's usage records and a label of its counters.
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw ConfigError(key: key, message: "an upstream's name may hold only letters, digits, - _ and .")
+        }
         guard let url = try reader.string("\(key).url") else {
             throw ConfigError(key: "\(key).url", message: "is required: the upstream registry's URL")
         }
@@ -110,6 +128,9 @@ extension ConfigurationLoader {
         upstream.allow = try patterns(reader, "\(key).allow")
         upstream.deny = try patterns(reader, "\(key).deny")
         upstream.ttl = try reader.duration("\(key).ttl") ?? upstream.ttl
+        upstream.maxSize = try reader.byteSize("\(key).maxsize")
+        upstream.offlineAfter = try reader.int("\(key).offlineafter", range: 1...1000) ?? upstream.offlineAfter
+        upstream.offlineFor = try reader.duration("\(key).offlinefor") ?? upstream.offlineFor
         upstream.freshness = try reader.duration("\(key).freshness") ?? upstream.freshness
         upstream.concurrency = try reader.int("\(key).concurrency", range: 1...1024) ?? upstream.concurrency
         upstream.timeout = try reader.duration("\(key).timeout") ?? upstream.timeout
@@ -137,6 +158,12 @@ extension ConfigurationLoader {
             return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
         }
         return nil
+    }
+
+    private static func positive(_ reader: ConfigReader, _ key: String) throws -> Duration? {
+        let duration = try reader.duration(key)
+        if let duration, duration <= .zero { throw ConfigError(key: key, message: "must be longer than 0") }
+        return duration
     }
 
     private static func patterns(_ reader: ConfigReader, _ key: String) throws -> [String] {

@@ -10,23 +10,35 @@ struct BlobIngest: Sendable {
 
     /// Appends `body` to `staging`, hashing it on the way with `hasher` (which must cover what
     /// `staging` already holds; nil when it does not, and the bytes are re-read at commit).
-    /// Returns the staged size. An interrupted body keeps the bytes that arrived. `written` is
-    /// called after each chunk is handed to storage (readers following the staged bytes wait on it).
+    /// Returns the staged size. An interrupted body keeps the bytes that arrived, and `hasher`
+    /// still covers exactly them, so a dropped download can go on from there; it is nil when
+    /// storage itself failed. `written` is called with each chunk's size once storage has it
+    /// (readers following the staged bytes wait on it).
     func append<Body: AsyncSequence>(
         _ body: Body, to staging: String, hasher: inout DigestHasher?,
-        written: (@Sendable () async -> Void)? = nil
+        written: (@Sendable (Int) async -> Void)? = nil
     ) async throws -> Int64 where Body.Element == ByteBuffer {
         let writer = try await storage.driver.writer(staging, append: true)
+        var chunks = body.makeAsyncIterator()
         do {
-            for try await chunk in body {
+            while let chunk = try await chunks.next() {
+                do {
+                    try await writer.write(chunk)
+                } catch {
+                    hasher = nil
+                    throw error
+                }
                 chunk.withUnsafeReadableBytes { hasher?.update($0) }
-                try await writer.write(chunk)
-                await written?()
+                await written?(chunk.readableBytes)
             }
+        } catch {
+            try? await writer.close()
+            throw error
+        }
+        do {
             try await writer.commit()
         } catch {
             hasher = nil
-            try? await writer.close()
             throw error
         }
         return writer.size

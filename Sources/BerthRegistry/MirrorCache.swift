@@ -11,12 +11,15 @@ public import OCI
 public struct MirrorCache: Sendable {
     let stores: Stores
     let ingest: BlobIngest
+    /// When each upstream's cached content was last used (expiry reads it).
+    public let usage: MirrorUsage
 
     public init(driver: any StorageDriver, logger: Logger) {
         stores = Stores(
             storage: RegistryStorage(driver: driver, logger: logger), redirects: false,
             foreignLayerURLs: ForeignLayerPolicy())
         ingest = BlobIngest(storage: stores.storage)
+        usage = MirrorUsage(storage: stores.storage)
     }
 
     var storage: RegistryStorage { stores.storage }
@@ -57,12 +60,20 @@ public struct MirrorCache: Sendable {
         try await stores.tags.list(name, after: last, limit: limit)
     }
 
-    public func referrers(
-        _ name: RepositoryName, of digest: Digest, artifactType: String?
-    ) async throws
-        -> [Descriptor]
-    {
-        try await stores.referrers.list(name, of: digest, artifactType: artifactType)
+    /// The referrers upstream last gave for `subject`, or nil when it was never asked.
+    public func referrers(_ name: RepositoryName, of subject: Digest) async throws -> [Descriptor]? {
+        do {
+            let bytes = try await storage.driver.getContent(layout.mirrorReferrers(name, subject))
+            return try JSONDecoder().decode([Descriptor].self, from: Data(bytes))
+        } catch StorageError.notFound {
+            return nil
+        }
+    }
+
+    /// Keeps upstream's referrers of `subject`, to answer while the upstream is down.
+    public func store(referrers: [Descriptor], of subject: Digest, in name: RepositoryName) async throws {
+        try await storage.driver.putContent(
+            layout.mirrorReferrers(name, subject), Array(try JSONEncoder().encode(referrers)))
     }
 
     // MARK: blobs
@@ -96,11 +107,21 @@ public struct MirrorCache: Sendable {
         "\(layout.mirrorStaging)/\(UUID().uuidString.lowercased())"
     }
 
-    /// Appends upstream bytes to a staging path, hashing them on the way.
+    /// Appends upstream bytes to a staging path, hashing them on the way. When the body breaks
+    /// off, `hasher` still covers what was staged (`BlobIngest.append`).
     public func stage<Body: AsyncSequence>(
-        _ body: Body, to staging: String, hasher: inout DigestHasher?, written: @escaping @Sendable () async -> Void
+        _ body: Body, to staging: String, hasher: inout DigestHasher?, written: @escaping @Sendable (Int) async -> Void
     ) async throws -> Int64 where Body.Element == ByteBuffer {
         try await ingest.append(body, to: staging, hasher: &hasher, written: written)
+    }
+
+    /// How many bytes a staging path holds.
+    public func stagedSize(_ staging: String) async throws -> Int64 {
+        do {
+            return try await storage.driver.stat(staging).size
+        } catch StorageError.notFound {
+            return 0
+        }
     }
 
     /// Names staged bytes as the blob `digest` if they hash to it, and links it into `name`.
@@ -125,8 +146,93 @@ public struct MirrorCache: Sendable {
     /// Path of a blob's data, for readers that follow a fetch to its end.
     public func path(of blob: BlobInfo) -> String { blob.path }
 
+    // MARK: expiry
+
+    /// The digests every repository links (blobs and manifests), local and mirrored alike:
+    /// one walk of `repositories/`, so that expiry knows what else still needs a blob's bytes.
+    public func links() async throws -> [RepositoryName: RepositoryLinks] {
+        let tree: [DirectoryListing]
+        do {
+            tree = try await storage.driver.directoryTree(layout.repositories) {
+                $0 != "_uploads" && $0 != "_referrers"
+            }
+        } catch StorageError.notFound {
+            return [:]
+        }
+        var result: [RepositoryName: RepositoryLinks] = [:]
+        for listing in tree {
+            for algorithm in Digest.Algorithm.allCases {
+                for (suffix, isManifest) in [
+                    ("/_layers/\(algorithm.rawValue)", false), ("/_manifests/revisions/\(algorithm.rawValue)", true),
+                ] where listing.path.hasSuffix(suffix) {
+                    guard let name = try? RepositoryName(String(listing.path.dropLast(suffix.count))) else { continue }
+                    let digests = listing.children.compactMap { try? Digest(algorithm: algorithm, hex: $0) }
+                    if isManifest {
+                        result[name, default: RepositoryLinks()].manifests.formUnion(digests)
+                    } else {
+                        result[name, default: RepositoryLinks()].blobs.formUnion(digests)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// What a cached manifest references (config, layers, child manifests); empty when its
+    /// bytes are gone or are not a manifest.
+    public func references(ofManifest digest: Digest) async -> [Digest] {
+        guard let bytes = try? await storage.driver.getContent(layout.blobData(digest)),
+            let manifest = try? Manifest(bytes: bytes, contentType: nil)
+        else { return [] }
+        return ([manifest.config].compactMap { $0 } + manifest.layers + manifest.manifests).compactMap {
+            try? $0.digest()
+        }
+    }
+
+    /// Takes a digest out of the cached repositories `names`: their layer and revision links,
+    /// and the tags that point at it.
+    public func unlink(_ digest: Digest, from names: [RepositoryName]) async throws {
+        for name in names {
+            try await storage.deleteLink(layout.layerLink(name, digest))
+            try await storage.deleteLink(layout.revisionLink(name, digest))
+            try await storage.deleteIfPresent(layout.mirrorReferrers(name, digest))
+            for tag in try await storage.listIfPresent(layout.tags(name)) {
+                guard let tag = try? Tag(tag), try await stores.tags.digest(name, tag) == digest else { continue }
+                try await stores.tags.delete(name, tag)
+            }
+        }
+    }
+
+    /// Removes a blob's bytes; only for blobs that no repository links any more.
+    public func deleteData(_ digest: Digest) async throws {
+        try await storage.deleteIfPresent(layout.blobDirectory(digest))
+    }
+
+    /// Removes what is left of a cached repository that links nothing any more, so the catalog
+    /// stops listing it. Only its own `_…` directories go: repositories nested below its name
+    /// (`a/b/c` below `a/b`) stay.
+    public func deleteRepositoryIfEmpty(_ name: RepositoryName) async throws {
+        for algorithm in Digest.Algorithm.allCases {
+            let layers = "\(layout.repository(name))/_layers/\(algorithm.rawValue)"
+            let revisions = "\(layout.revisions(name))/\(algorithm.rawValue)"
+            if try await !storage.listIfPresent(layers).isEmpty { return }
+            if try await !storage.listIfPresent(revisions).isEmpty { return }
+        }
+        try await storage.deleteIfPresent("\(layout.repository(name))/_layers")
+        try await storage.deleteIfPresent("\(layout.repository(name))/_manifests")
+    }
+
     /// Removes partial fetches a crash left behind. Only for start-up, when no fetch runs.
     public func removeStaging() async throws {
         try await storage.deleteIfPresent(layout.mirrorStaging)
     }
+}
+
+/// The digests one repository links: blobs (`_layers`) and manifests (`_manifests/revisions`).
+public struct RepositoryLinks: Sendable, Equatable {
+    public var blobs: Set<Digest> = []
+    public var manifests: Set<Digest> = []
+
+    public var all: Set<Digest> { blobs.union(manifests) }
+    public var isEmpty: Bool { blobs.isEmpty && manifests.isEmpty }
 }

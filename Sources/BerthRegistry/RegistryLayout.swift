@@ -14,6 +14,8 @@ public import OCI
 ///         _uploads/<uuid>/data, startedat                        uploads in progress
 ///         _referrers/<alg>/<subject hex>/<alg>/<hex>/link        Berth only: manifests whose subject this is
 ///       _berth/mirror-staging/<uuid>                             Berth only: blobs being fetched from upstream
+///       _berth/mirror-usage/<upstream>/<alg>/<hex>               Berth only: when mirrored content was last used
+///       _berth/mirror-referrers/<name>/<alg>/<subject hex>        Berth only: referrers an upstream gave
 ///
 /// A link file holds the bare `alg:hex` with no newline. Paths on the driver are relative to the
 /// driver's root and start with `/`.
@@ -69,6 +71,21 @@ public struct RegistryLayout: Sendable {
     /// Berth only: blobs a mirror is fetching from upstream, before they are verified. Partial
     /// fetches left by a crash are removed at start-up.
     public var mirrorStaging: String { "\(base)/_berth/mirror-staging" }
+
+    /// Berth only: one record per digest an upstream's cache holds, saying when it was last
+    /// used (expiry reads them; they live in storage so that replicas share them).
+    public func mirrorUsage(_ upstream: String) -> String { "\(base)/_berth/mirror-usage/\(upstream)" }
+
+    public func mirrorUsageRecord(_ upstream: String, _ digest: Digest) -> String {
+        "\(mirrorUsage(upstream))/\(digest.algorithm.rawValue)/\(digest.hex)"
+    }
+
+    public func mirrorReferrers(_ name: RepositoryName, _ subject: Digest) -> String {
+        "\(base)/_berth/mirror-referrers/\(name.value)/\(subject.algorithm.rawValue)/\(subject.hex)"
+    }
+
+    /// The directory of a blob's data (removed whole when the blob is).
+    public func blobDirectory(_ digest: Digest) -> String { String(blobData(digest).dropLast("/data".count)) }
 
     public func referrerDigests(_ name: RepositoryName, subject: Digest, _ algorithm: Digest.Algorithm) -> String {
         "\(referrers(name, subject: subject))/\(algorithm.rawValue)"

@@ -5,19 +5,20 @@ internal import OCI
 actor BlobFetches {
     private var running: [Digest: BlobFetch] = [:]
 
-    /// The running download of `digest`, or a new one that `start` performs. The download runs
-    /// in a task of its own, so that a client hanging up does not end it for the others.
+    /// The running download of `digest` (`joined` true), or a new one that `start` performs.
+    /// The download runs in a task of its own, so that a client hanging up does not end it for
+    /// the others.
     func join(
         _ digest: Digest, staging: @Sendable () -> String, start: @escaping @Sendable (BlobFetch) async -> Void
-    ) -> BlobFetch {
-        if let fetch = running[digest] { return fetch }
+    ) -> (fetch: BlobFetch, joined: Bool) {
+        if let fetch = running[digest] { return (fetch, true) }
         let fetch = BlobFetch(digest: digest, staging: staging())
         running[digest] = fetch
         Task {
             await start(fetch)
             self.finished(digest, fetch)
         }
-        return fetch
+        return (fetch, false)
     }
 
     /// The download of `digest` if one runs.

@@ -14,22 +14,29 @@ struct UpstreamClient: Sendable {
     let upstream: Configuration.Upstream
     let http: HTTPClient
     let logger: Logger
+    let counters: UpstreamCounters
     private let tokens = TokenCache()
     private let limit: ConcurrencyLimit
+    private let health: UpstreamHealth
 
-    init(upstream: Configuration.Upstream, http: HTTPClient, logger: Logger) {
+    init(upstream: Configuration.Upstream, http: HTTPClient, counters: UpstreamCounters, logger: Logger) {
         self.upstream = upstream
         self.http = http
         self.logger = logger
+        self.counters = counters
         self.limit = ConcurrencyLimit(upstream.concurrency)
+        self.health = UpstreamHealth(upstream: upstream, counters: counters)
     }
 
     /// Sends a request for `path` (below the upstream's URL) with the access `scope` names
-    /// (`repository:library/alpine:pull`). The response's body is the caller's to read.
+    /// (`repository:library/alpine:pull`). The response's body is the caller's to read. While
+    /// the upstream is offline, throws at once without sending.
     func send(
         _ method: HTTPMethod, _ path: String, scope: String, headers: HTTPHeaders = [:], deadline: NIODeadline
     ) async throws -> HTTPClientResponse {
-        try await limit.run {
+        try health.check()
+        return try await limit.run {
+            try health.check()  // it may have gone offline while this request waited its turn
             var response = try await execute(method, path, headers, authorization(scope), deadline)
             guard response.status == .unauthorized,
                 let challenge = response.headers["www-authenticate"].lazy.compactMap(AuthChallenge.init).first
@@ -51,13 +58,36 @@ struct UpstreamClient: Sendable {
         request.headers = headers
         request.headers.replaceOrAdd(name: "User-Agent", value: "berth-mirror")
         if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
-        let response = try await http.execute(request, deadline: deadline, logger: logger)
+        let kind = "\(Self.kind(path)) \(method.rawValue)"
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, deadline: deadline, logger: logger)
+        } catch {
+            counters.request(kind, "error")
+            health.failed()
+            throw error
+        }
+        counters.request(kind, "\(response.status.code)")
+        if response.status.code >= 500 || response.status == .tooManyRequests {
+            health.failed(retryAfter: UpstreamHealth.retryAfter(response.headers.first(name: "retry-after")))
+        } else {
+            health.succeeded()
+        }
         if let remaining = response.headers.first(name: "ratelimit-remaining") {
             logger.info(
                 "upstream rate limit",
                 metadata: ["upstream": "\(upstream.name)", "ratelimit-remaining": "\(remaining)"])
         }
         return response
+    }
+
+    /// What a request asks for, for the counters.
+    static func kind(_ path: String) -> String {
+        if path.contains("/manifests/") { return "manifest" }
+        if path.contains("/blobs/") { return "blob" }
+        if path.hasSuffix("/tags/list") { return "tags" }
+        if path.contains("/referrers/") { return "referrers" }
+        return "other"
     }
 
     /// What to send before any challenge: a cached token for the scope, else Basic
@@ -103,7 +133,14 @@ struct UpstreamClient: Sendable {
         if let basic, Self.sameSite(realmHost, URLComponents(string: upstream.url)?.host ?? "") {
             request.headers.add(name: "Authorization", value: basic)
         }
-        let response = try await http.execute(request, deadline: .now() + .seconds(30), logger: logger)
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, deadline: .now() + .seconds(30), logger: logger)
+        } catch {
+            counters.request("token GET", "error")
+            throw error
+        }
+        counters.request("token GET", "\(response.status.code)")
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .ok else {
             logger.warning(

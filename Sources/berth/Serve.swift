@@ -108,6 +108,7 @@ struct Serve: AsyncParsableCommand {
             prefix: configuration.http.prefix, host: configuration.http.externalURL,
             relative: configuration.http.relativeURLs)
         apiOptions.catalogMaxEntries = configuration.catalogMaxEntries
+        if let mirror { apiOptions.debugPages["/debug/mirror"] = { mirror.countersJSON() } }
         let api = RegistryAPI(registry: registry, options: apiOptions, logger: logger)
 
         var http = HTTPServerConfiguration(

@@ -1,6 +1,7 @@
-import BerthConfig
 import Foundation
 import Testing
+
+@testable import BerthConfig
 
 @Suite struct ConfigurationLoaderTests {
     func load(_ yaml: String?, env: [String: String] = [:]) throws -> ConfigurationLoader.Loaded {
@@ -150,6 +151,49 @@ import Testing
         } catch {
             return "\(error)"
         }
+    }
+
+    @Test func expiryCapsAndTheOfflinePeriod() throws {
+        let c = try load(
+            """
+            mirror:
+              expiry:
+                interval: 30s
+                inuse: 2m
+              upstreams:
+                hub:
+                  url: https://registry-1.docker.io
+                  prefixes: [docker.io]
+                  ttl: 24h
+                  maxsize: 20GiB
+                  offlineafter: 5
+                  offlinefor: 1m
+            """)
+        let hub = try #require(c.mirror.upstreams.first)
+        #expect(hub.ttl == .seconds(86400) && hub.maxSize == 20 * 1_073_741_824)
+        #expect(hub.offlineAfter == 5 && hub.offlineFor == .seconds(60))
+        #expect(c.mirror.sweepInterval == .seconds(30) && c.mirror.inUse == .seconds(120))
+        let defaults = try load("proxy:\n  remoteurl: https://registry-1.docker.io\n  ttl: 0s\n")
+        #expect(defaults.mirror.upstreams.first?.ttl == .zero)  // registry:2's 0: no expiry by age
+        #expect(defaults.mirror.upstreams.first?.maxSize == nil)
+    }
+
+    @Test func byteSizes() {
+        #expect(ConfigReader.parseByteSize("1073741824") == 1_073_741_824)
+        #expect(ConfigReader.parseByteSize("500MB") == 500_000_000)
+        #expect(ConfigReader.parseByteSize("1.5 GiB") == 1_610_612_736)
+        #expect(ConfigReader.parseByteSize("12 parsecs") == nil)
+    }
+
+    @Test func badExpiryValuesNameTheirKey() {
+        let hub = "mirror:\n  upstreams:\n    hub:\n      url: https://r.example\n      prefixes: [r.example]\n"
+        #expect(errorKey(hub + "      maxsize: lots\n") == "mirror.upstreams.hub.maxsize")
+        #expect(errorKey(hub + "      offlineafter: 0\n") == "mirror.upstreams.hub.offlineafter")
+        #expect(errorKey(hub + "      offlinefor: soon\n") == "mirror.upstreams.hub.offlinefor")
+        #expect(errorKey(hub + "  expiry:\n    interval: 0s\n") == "mirror.expiry.interval")
+        #expect(
+            errorKey("mirror:\n  upstreams:\n    \"a/b\":\n      url: https://r.example\n      default: true\n")
+                == "mirror.upstreams.a/b")
     }
 
     @Test func registry2ProxyBlockIsTheDefaultUpstream() throws {

@@ -1,4 +1,5 @@
 import BerthConfig
+import Foundation
 import OCI
 import Testing
 
@@ -81,5 +82,51 @@ import Testing
         let r = route(hub)
         #expect(r.permits("library/alpine") && r.permits("mjpitz/a/b"))
         #expect(!r.permits("library/badimage") && !r.permits("other/app"))
+    }
+}
+
+@Suite struct UpstreamHealthTests {
+    func health(after failures: Int = 3, for period: Duration = .seconds(30)) -> UpstreamHealth {
+        var upstream = Configuration.Upstream(name: "up", url: "http://127.0.0.1:1")
+        upstream.offlineAfter = failures
+        upstream.offlineFor = period
+        return UpstreamHealth(upstream: upstream, counters: UpstreamCounters())
+    }
+
+    @Test func offlineAfterFailuresInARow() throws {
+        let h = health()
+        h.failed()
+        h.failed()
+        try h.check()
+        h.succeeded()  // an answer starts the count over
+        h.failed()
+        h.failed()
+        try h.check()
+        h.failed()
+        #expect(throws: RegistryError.self) { try h.check() }
+    }
+
+    @Test func retryAfterTakesItOfflineAtOnceForAsLongAsAsked() throws {
+        let h = health(for: .seconds(3600))
+        h.failed(retryAfter: .zero)
+        try h.check()  // zero seconds: already over
+        h.failed(retryAfter: .seconds(60))
+        #expect(throws: RegistryError.self) { try h.check() }
+    }
+
+    @Test func theOfflinePeriodEnds() async throws {
+        let h = health(after: 1, for: .milliseconds(50))
+        h.failed()
+        #expect(throws: RegistryError.self) { try h.check() }
+        try await Task.sleep(for: .milliseconds(80))
+        try h.check()
+    }
+
+    @Test func parsesRetryAfter() {
+        #expect(UpstreamHealth.retryAfter("120") == .seconds(120))
+        let now = Date(timeIntervalSince1970: 1_445_412_480)  // Wed, 21 Oct 2015 07:28:00 GMT
+        #expect(UpstreamHealth.retryAfter("Wed, 21 Oct 2015 07:28:30 GMT", now: now) == .seconds(30))
+        #expect(UpstreamHealth.retryAfter("soon") == nil)
+        #expect(UpstreamHealth.retryAfter(nil) == nil)
     }
 }
