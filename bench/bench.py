@@ -12,6 +12,7 @@ import traceback
 from types import SimpleNamespace
 
 import limits
+import mirror
 import workloads
 from servers import start_berth, start_registry2
 from workloads import CheckFailed
@@ -42,6 +43,8 @@ def parse_args():
     p.add_argument("--image-layers", type=int, default=10)
     p.add_argument("--layer-mib", type=int, default=16)
     p.add_argument("--memory-streams", type=int, default=64)
+    p.add_argument("--sections", default="core,mirror",
+                   help="what to run: core (pushes, pulls, manifests, lists, skopeo, memory), mirror, or both")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes and one round, to check the harness works (targets not judged)")
     args = p.parse_args()
@@ -109,6 +112,28 @@ def main():
     results = Results()
     declare_metrics(ctx)
 
+    sections = args.sections.split(",")
+    if "core" in sections:
+        run_core(args, ctx, results)
+    if "mirror" in sections:
+        run_mirror(args, ctx, results)
+
+    table = render(args, ctx, results)
+    print(table)
+    if not args.smoke:
+        os.makedirs(args.results, exist_ok=True)
+        suffix = "" if len(sections) > 1 else f"-{sections[0]}"
+        path = os.path.join(args.results, f"{datetime.date.today()}-{os.cpu_count()}cpu{suffix}.md")
+        with open(path, "w") as f:
+            f.write(table)
+        print(f"written to {path}")
+    for failure in results.failed:
+        print(f"FAILED: {failure}")
+    print(f"{results.passed} passed, {len(results.failed)} failed")
+    return 1 if results.failed else 0
+
+
+def run_core(args, ctx, results):
     print(f"== idle RSS after start, {args.rounds} starts each", flush=True)
     for round_ in range(args.rounds):
         for side, start in sides(args):
@@ -134,18 +159,16 @@ def main():
         for server in servers.values():
             server.stop()
 
-    table = render(args, ctx, results)
-    print(table)
-    if not args.smoke:
-        os.makedirs(args.results, exist_ok=True)
-        path = os.path.join(args.results, f"{datetime.date.today()}-{os.cpu_count()}cpu.md")
-        with open(path, "w") as f:
-            f.write(table)
-        print(f"written to {path}")
-    for failure in results.failed:
-        print(f"FAILED: {failure}")
-    print(f"{results.passed} passed, {len(results.failed)} failed")
-    return 1 if results.failed else 0
+
+def run_mirror(args, ctx, results):
+    print("== the pull-through mirror: Berth and registry:2 proxy mode in front of one registry:2", flush=True)
+    setup = mirror.start(args.berth_bin, args.work)
+    try:
+        for round_ in range(args.rounds):
+            print(f"== mirror round {round_ + 1}", flush=True)
+            mirror.measure_round(round_, ctx, setup, results)
+    finally:
+        mirror.stop(setup)
 
 
 def sides(args):
@@ -166,6 +189,7 @@ def declare_metrics(ctx):
     metric("skopeo pull", "s")
     metric(f"peak RSS, {ctx.memory_streams} pulls", "MiB")
     metric("idle RSS", "MiB")
+    mirror.declare(metric, ctx)
 
 
 def run_round(round_, ctx, servers, results):
@@ -249,6 +273,16 @@ def targets(ctx, r):
     peak = f"peak RSS, {ctx.memory_streams} pulls"
     t[peak] = ("≤ 64 MiB and ≤ 0.25×", at_most(r.median(BERTH, peak), 64) and at_most(ratio(peak), 0.25))
     t["idle RSS"] = ("≤ 25 MiB", at_most(r.median(BERTH, "idle RSS"), 25))
+    for name in METRICS:
+        limit = mirror.limit_of(name)
+        if name.startswith("mirror cold pull"):
+            t[name] = ("≤ 1.15× upstream", at_most(share(name, limit), 1.15))
+        elif name.startswith("mirror first byte"):
+            t[name] = ("≤ 1.5× upstream", at_most(share(name, limit), 1.5))
+        elif name.startswith("mirror warm pull"):
+            t[name] = ("≥ 95 % of local", at_least(share(name, limit), 0.95))
+        elif name.startswith("upstream blob GETs"):
+            t[name] = (f"= {mirror.COLD_BLOBS}", r.median(BERTH, name) == mirror.COLD_BLOBS)
     return t, ratio, share
 
 
@@ -278,17 +312,21 @@ def render(args, ctx, r):
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, unit in METRICS.items():
+        if (BERTH, name) not in r.values and (REGISTRY2, name) not in r.values:
+            continue  # a section not run
         q = ratio(name)
-        shares = [f"{share(name, limit):.0%} of {limit}" for limit in LIMIT_OF.get(name, ())
-                  if share(name, limit) is not None]
+        limits_of = LIMIT_OF.get(name, ()) + tuple(filter(None, [mirror.limit_of(name)]))
+        shares = [f"{share(name, limit):.0%} of {limit}" for limit in limits_of if share(name, limit) is not None]
         target, met = t.get(name, ("", None))  # CPU per GB is shown to explain, not judged
         verdict = "" if met is None else "not judged" if args.smoke else ("yes" if met else "**no**")
         lines.append(f"| {name} | {unit} | {r.cell(BERTH, name)} | {r.cell(REGISTRY2, name)} | "
                      f"{f'{q:.2f}×' if q is not None else '—'} | {'; '.join(shares) or ''} | {target} | {verdict} |")
-    lines += ["", "Physical limits measured in the same run (the benchmark's own client on loopback):", "",
-              "| limit | MB/s |", "|---|---|"]
-    for name in ("sha256 one core", "disk write", "sendfile, 1 stream", "sendfile, 16 streams"):
-        lines.append(f"| {name} | {r.cell('limit', name)} |")
+    lines += ["", "Limits measured in the same run (the benchmark's own client on loopback):", "",
+              "| limit | unit | value |", "|---|---|---|"]
+    limits = [(name, "MB/s") for name in ("sha256 one core", "disk write", "sendfile, 1 stream", "sendfile, 16 streams")]
+    for name, unit in limits + list(mirror.LIMIT_UNITS.items()):
+        if ("limit", name) in r.values:
+            lines.append(f"| {name} | {unit} | {r.cell('limit', name)} |")
     return "\n".join(lines) + "\n"
 
 

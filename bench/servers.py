@@ -11,7 +11,7 @@ CONFIG = """version: 0.1
 log:
   level: error
   accesslog:
-    disabled: true
+    disabled: {no_access_log}
 storage:
   filesystem:
     rootdirectory: {data}
@@ -46,7 +46,7 @@ def evict_from_page_cache(path):
 class Server:
     """One registry process under test."""
 
-    def __init__(self, name, command, work, max_entries):
+    def __init__(self, name, command, work, max_entries, extra="", access_log=False):
         evict_from_page_cache(shutil.which(command[0]))
         self.name = name
         self.port = free_port()
@@ -54,7 +54,8 @@ class Server:
         os.makedirs(self.data, exist_ok=True)
         config = os.path.join(work, name, "config.yml")
         with open(config, "w") as f:
-            f.write(CONFIG.format(data=self.data, port=self.port, max_entries=max_entries))
+            f.write(CONFIG.format(data=self.data, port=self.port, max_entries=max_entries,
+                                  no_access_log="false" if access_log else "true") + extra)
         self.process = Process(command + [config], os.path.join(work, name, "server.log"))
         wait_for(lambda: port_open(self.port), what=name)
         if self.process.proc.poll() is not None:
@@ -98,3 +99,19 @@ def start_berth(binary, work, max_entries):
 
 def start_registry2(work, max_entries):
     return Server("registry2", ["docker-registry", "serve"], work, max_entries)
+
+
+def start_upstream(work):
+    """The mirror section's upstream: a plain registry:2 that logs every request."""
+    return Server("upstream", ["docker-registry", "serve"], os.path.join(work, "mirror"), 1000, access_log=True)
+
+
+def start_mirrors(binary, work, remote_port, label=""):
+    """Berth and registry:2 in front of the upstream at `remote_port`, each given registry:2's
+    `proxy:` block (Berth also keeps `local/**` pushable, for the warm-pull comparison)."""
+    proxy = f"proxy:\n  remoteurl: http://127.0.0.1:{remote_port}\n"
+    berth = Server(f"berth{label}", [binary, "serve"], os.path.join(work, "mirror"), 1000,
+                   extra=proxy + "mirror:\n  local: [\"local/**\"]\n")
+    registry2 = Server(f"registry2{label}", ["docker-registry", "serve"], os.path.join(work, "mirror"), 1000,
+                       extra=proxy)
+    return berth, registry2

@@ -383,3 +383,122 @@ auth:
     finally:
         r2.stop()
         tokens.stop()
+
+
+def test_referrers_of_a_mirrored_manifest_come_from_the_upstream_tag_fallback(start_berth, upstream):
+    """registry:2 2.8 has no referrers API; the OCI fallback keeps referrers in an index tagged
+    sha256-<hex>, which Berth reads upstream, filters, and caches for when the upstream is down."""
+    subject = digest(upstream.manifest)
+    descriptors = []
+    with requests.Session() as s:
+        s.auth = upstream.auth
+        for kind in ["application/spdx+json", "application/vnd.dev.cosign.artifact.sig.v1+json"]:
+            artifact = image_with(s, upstream.url, "team/app", [kind.encode()])
+            assert s.put(f"{upstream.url}/v2/team/app/manifests/{digest(artifact)}", data=artifact,
+                         headers={"Content-Type": OCI_MANIFEST}).status_code == 201
+            descriptors.append({"mediaType": OCI_MANIFEST, "digest": digest(artifact), "size": len(artifact),
+                                "artifactType": kind})
+        sbom, sig = descriptors
+        index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                            "manifests": descriptors}).encode()
+        r = s.put(f"{upstream.url}/v2/team/app/manifests/sha256-{subject.split(':')[1]}", data=index,
+                  headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})
+        assert r.status_code == 201, r.text
+    b = start_berth(mirror_config(upstream))
+    url = f"{b.url}/v2/up.test/team/app/referrers/{subject}"
+    r = requests.get(url)
+    assert r.status_code == 200, r.text
+    assert [m["digest"] for m in r.json()["manifests"]] == [sbom["digest"], sig["digest"]]
+    r = requests.get(url, params={"artifactType": "application/spdx+json"})
+    assert [m["digest"] for m in r.json()["manifests"]] == [sbom["digest"]]
+    assert upstream_requests(upstream, "GET", f"/manifests/sha256-{subject.split(':')[1]}")
+    upstream.stop()
+    r = requests.get(url)
+    assert r.status_code == 200 and len(r.json()["manifests"]) == 2
+
+
+def test_a_local_push_and_a_mirrored_pull_at_the_same_time(start_berth, upstream):
+    b = start_berth(mirror_config(upstream))
+
+    def push(i):
+        manifest = image(b.url, f"team/local{i}", layers=[os.urandom(300_000)])
+        assert put_manifest(b.url, f"team/local{i}", "v1", manifest).status_code == 201
+        return manifest
+
+    def pull(_):
+        m = requests.get(f"{b.url}/v2/up.test/team/app/manifests/v1")
+        assert m.status_code == 200
+        return [requests.get(f"{b.url}/v2/up.test/team/app/blobs/{d['digest']}").content
+                for d in json.loads(m.content)["layers"]]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        pushes = [pool.submit(push, i) for i in range(4)]
+        pulls = [pool.submit(pull, i) for i in range(4)]
+        manifests = [f.result() for f in pushes]
+        assert all(f.result() == upstream.layers for f in pulls)
+    for i, manifest in enumerate(manifests):
+        assert requests.get(f"{b.url}/v2/team/local{i}/manifests/v1").content == manifest
+    names = requests.get(f"{b.url}/v2/_catalog").json()["repositories"]
+    assert names == [f"team/local{i}" for i in range(4)] + ["up.test/team/app"]
+
+
+def test_chained_mirrors_two_hops_and_a_prefixed_skopeo_pull(start_berth, upstream, tmp_path):
+    """Berth in front of Berth in front of registry:2: blob HEAD, manifests and blobs cross both
+    hops, each fetched from the real upstream once, and skopeo pulls by the prefixed name."""
+    first = start_berth(mirror_config(upstream))
+    second = start_berth({"mirror": {"upstreams": {"first": {"url": first.url, "prefixes": ["chain.test"]}}}})
+    name = "chain.test/up.test/team/app"
+    layer = upstream.layers[0]
+    r = requests.head(f"{second.url}/v2/{name}/blobs/{digest(layer)}")
+    assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(layer)
+    assert not upstream_requests(upstream, "GET", "/blobs/")  # a HEAD is answered with HEADs
+    out = tmp_path / "pulled"
+    r = subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://127.0.0.1:{second.port}/{name}:v1",
+                        f"dir:{out}"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (out / "manifest.json").read_bytes() == upstream.manifest
+    for blob in upstream.layers:
+        assert (out / digest(blob).split(":")[1]).read_bytes() == blob
+    for blob in upstream.layers:
+        assert len(upstream_requests(upstream, "GET", f"/blobs/{digest(blob)}")) == 1
+    assert "/v2/up.test/team/app/manifests/v1" in first.logs()
+
+
+def test_containerd_pulls_two_upstream_hosts_through_one_berth(start_berth, tmp_path):
+    """containerd's hosts.toml names Berth as the mirror of two registries; every request
+    carries ?ns=<host>, and Berth routes each to its own upstream."""
+    from peers import Containerd
+    from test_clients import archive, skopeo
+    registries = []
+    try:
+        for i in range(2):
+            (tmp_path / f"r{i}").mkdir()
+            r2 = Registry2(str(tmp_path / f"r{i}"), str(tmp_path / f"r{i}" / "data"))
+            registries.append(r2)
+            (tmp_path / f"img{i}").mkdir()
+            skopeo("copy", "--dest-tls-verify=false", f"docker-archive:{archive(tmp_path / f'img{i}')}",
+                   f"docker://127.0.0.1:{r2.port}/team/app{i}:v1")
+        b = start_berth({"mirror": {"upstreams": {
+            f"r{i}": {"url": r2.url, "prefixes": [f"r{i}.test"]} for i, r2 in enumerate(registries)}}})
+        for r2 in registries:
+            hosts = tmp_path / "hosts" / f"127.0.0.1:{r2.port}"
+            hosts.mkdir(parents=True)
+            (hosts / "hosts.toml").write_text(
+                f'server = "{r2.url}"\n[host."{b.url}"]\n  capabilities = ["pull", "resolve"]\n')
+        (tmp_path / "containerd").mkdir()
+        c = Containerd(str(tmp_path / "containerd"))
+        try:
+            for i, r2 in enumerate(registries):
+                ref = f"127.0.0.1:{r2.port}/team/app{i}:v1"
+                c.ctr("images", "pull", "--hosts-dir", str(tmp_path / "hosts"), "--plain-http", ref)
+                assert ref in c.ctr("images", "ls", "-q").stdout
+        finally:
+            c.stop()
+        for i, r2 in enumerate(registries):
+            assert f"/v2/team/app{i}/manifests/v1?ns=127.0.0.1%3A{r2.port}" in b.logs()
+            # Each registry was asked by Berth, for its own image only.
+            mine = [l for l in r2.process.logs().splitlines() if "berth-mirror" in l]
+            assert mine and all(f"team/app{i}" in l for l in mine if "/v2/team" in l)
+    finally:
+        for r2 in registries:
+            r2.stop()

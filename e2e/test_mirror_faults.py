@@ -39,6 +39,7 @@ class ScriptedUpstream:
         self.delay = 0
         self.drops = 0
         self.drop_after = 300_000
+        self.stop_on_drop = False
         upstream = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -90,6 +91,8 @@ class ScriptedUpstream:
                     self.wfile.write(body[:upstream.drop_after])
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    if upstream.stop_on_drop:
+                        upstream.server.socket.close()  # stopped: nothing listens any more
                     return
                 self.wfile.write(body)
 
@@ -106,9 +109,20 @@ class ScriptedUpstream:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.handler = Handler
+        self.listen(0)
+
+    def listen(self, port):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), self.handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def restart(self):
+        """Listens again on the same port, as an upstream back from a restart."""
+        port = self.server.server_address[1]
+        self.server.shutdown()
+        self.stop_on_drop = False
+        self.listen(port)
 
     def blob_gets(self, blob):
         return [r for r in self.requests if r[0] == "GET" and r[1].endswith(f"/blobs/{digest(blob)}")]
@@ -156,11 +170,15 @@ def test_a_dropped_download_goes_on_with_range(start_berth, scripted):
     r = requests.get(f"{b.url}/v2/{NAME}/blobs/{digest(layer)}")
     assert r.status_code == 200 and r.content == layer
     gets = scripted.blob_gets(layer)
-    assert [g[2] for g in gets] == [None, f"bytes={scripted.drop_after}-"], gets
+    # Resumed from what arrived: the bytes sent, or fewer when the reset overtook some of them.
+    assert len(gets) == 2 and gets[0][2] is None, gets
+    resumed_at = int(re.fullmatch(r"bytes=(\d+)-", gets[1][2]).group(1))
+    assert 0 < resumed_at <= scripted.drop_after, gets
     assert "resuming" in b.logs()
     c = counters(b)
     assert c["bytesFromUpstream"] == len(layer) and c["misses"] == 1
     # Cached whole and verified: the next pull asks nothing upstream.
+    wait_for(lambda: os.path.exists(blob_file(b, layer)), timeout=5, what="the layer stored")
     assert requests.get(f"{b.url}/v2/{NAME}/blobs/{digest(layer)}").content == layer
     assert len(scripted.blob_gets(layer)) == 2
     assert counters(b)["hits"] == 1
@@ -179,6 +197,23 @@ def test_an_upstream_that_keeps_dropping_caches_nothing_and_a_retry_succeeds(sta
     wait_for(lambda: staging_empty(b), timeout=10, what="staging cleaned")
     assert not os.path.exists(blob_file(b, layer))
     scripted.drops = 0
+    r = requests.get(f"{b.url}/v2/{NAME}/blobs/{digest(layer)}")
+    assert r.status_code == 200 and r.content == layer
+
+
+def test_the_upstream_stopped_mid_blob_caches_nothing_and_serves_once_back(start_berth, scripted):
+    b = mirror(start_berth, scripted)
+    scripted.drops, scripted.stop_on_drop = 1, True
+    layer = scripted.layers[0]
+    try:
+        r = requests.get(f"{b.url}/v2/{NAME}/blobs/{digest(layer)}")
+        assert r.content != layer
+    except requests.exceptions.ChunkedEncodingError:
+        pass
+    wait_for(lambda: staging_empty(b), timeout=10, what="staging cleaned")
+    assert not os.path.exists(blob_file(b, layer))
+    assert "blob fetch failed" in b.logs()
+    scripted.restart()
     r = requests.get(f"{b.url}/v2/{NAME}/blobs/{digest(layer)}")
     assert r.status_code == 200 and r.content == layer
 

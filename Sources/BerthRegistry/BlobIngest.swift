@@ -12,11 +12,11 @@ struct BlobIngest: Sendable {
     /// `staging` already holds; nil when it does not, and the bytes are re-read at commit).
     /// Returns the staged size. An interrupted body keeps the bytes that arrived, and `hasher`
     /// still covers exactly them, so a dropped download can go on from there; it is nil when
-    /// storage itself failed. `written` is called with each chunk's size once storage has it
+    /// storage itself failed. `written` is called with each chunk once storage has taken it
     /// (readers following the staged bytes wait on it).
     func append<Body: AsyncSequence>(
         _ body: Body, to staging: String, hasher: inout DigestHasher?,
-        written: (@Sendable (Int) async -> Void)? = nil
+        written: (@Sendable (ByteBuffer) async -> Void)? = nil
     ) async throws -> Int64 where Body.Element == ByteBuffer {
         let writer = try await storage.driver.writer(staging, append: true)
         var chunks = body.makeAsyncIterator()
@@ -29,7 +29,7 @@ struct BlobIngest: Sendable {
                     throw error
                 }
                 chunk.withUnsafeReadableBytes { hasher?.update($0) }
-                await written?(chunk.readableBytes)
+                await written?(chunk)
             }
         } catch {
             try? await writer.close()

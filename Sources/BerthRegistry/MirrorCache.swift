@@ -110,7 +110,8 @@ public struct MirrorCache: Sendable {
     /// Appends upstream bytes to a staging path, hashing them on the way. When the body breaks
     /// off, `hasher` still covers what was staged (`BlobIngest.append`).
     public func stage<Body: AsyncSequence>(
-        _ body: Body, to staging: String, hasher: inout DigestHasher?, written: @escaping @Sendable (Int) async -> Void
+        _ body: Body, to staging: String, hasher: inout DigestHasher?,
+        written: @escaping @Sendable (ByteBuffer) async -> Void
     ) async throws -> Int64 where Body.Element == ByteBuffer {
         try await ingest.append(body, to: staging, hasher: &hasher, written: written)
     }
@@ -201,6 +202,15 @@ public struct MirrorCache: Sendable {
                 try await stores.tags.delete(name, tag)
             }
         }
+    }
+
+    /// Whether any of the repositories links the digest now (as a blob or a manifest).
+    public func isLinked(_ digest: Digest, inAnyOf names: some Sequence<RepositoryName>) async throws -> Bool {
+        for name in names {
+            if try await storage.exists(layout.layerLink(name, digest)) { return true }
+            if try await storage.exists(layout.revisionLink(name, digest)) { return true }
+        }
+        return false
     }
 
     /// Removes a blob's bytes; only for blobs that no repository links any more.

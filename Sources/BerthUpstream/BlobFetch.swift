@@ -4,9 +4,12 @@ internal import NIOCore
 internal import OCI
 
 /// One upstream download of a blob, shared by every client that asks for it while it runs.
-/// The download is staged on local storage as it arrives; each client follows the staged bytes
-/// from its own offset as they are written (no client waits for the whole blob), and once the
-/// blob is verified and moved into place, reads on from there.
+///
+/// The bytes are staged on local storage as they arrive, and the most recent of them are also
+/// kept in memory (`windowLimit`), so that clients keeping up with the download get each chunk
+/// the moment it arrives, without waiting for storage to have it. A client that falls behind
+/// the window (or joins late) reads the staged bytes instead, and once the blob is verified
+/// and named, reads on from there: no client waits for the whole blob.
 actor BlobFetch {
     enum State: Sendable {
         case connecting
@@ -15,25 +18,59 @@ actor BlobFetch {
         case failed(any Error)
     }
 
+    /// What a reader at some offset does next.
+    enum Next: Sendable {
+        case bytes(ByteBuffer)
+        /// Read the staged bytes from storage: this reader fell behind the window.
+        case staged(generation: Int)
+        /// Read the verified, named blob from storage.
+        case stored(BlobInfo)
+        case wait(generation: Int)
+        case end
+        case failed(any Error)
+    }
+
+    static let windowLimit = 4 << 20
+
     let digest: Digest
     let staging: String
     private(set) var state = State.connecting
-    /// Counts every change of state or of staged bytes, so that a follower that read all
+    /// Counts every change of state or of arrived bytes, so that a reader that has read all
     /// there was can wait for more.
     private var generation = 0
     private var waiters: [(after: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    /// The latest chunks and the offset of each; `arrived` is the offset after the last.
+    private var window = CircularBuffer<(offset: Int64, chunk: ByteBuffer)>()
+    private var windowBytes = 0
+    private var arrived: Int64 = 0
 
     init(digest: Digest, staging: String) {
         self.digest = digest
         self.staging = staging
     }
 
-    func snapshot() -> (State, Int) { (state, generation) }
-
     func start(size: Int64) { change(.streaming(size: size)) }
-    func advance() { change(nil) }
-    func finish(_ blob: BlobInfo) { change(.done(blob)) }
-    func fail(_ error: any Error) { change(.failed(error)) }
+    func finish(_ blob: BlobInfo) {
+        window.removeAll()
+        windowBytes = 0
+        change(.done(blob))
+    }
+    func fail(_ error: any Error) {
+        window.removeAll()
+        windowBytes = 0
+        change(.failed(error))
+    }
+
+    /// A chunk has been handed to storage, in order.
+    func arrive(_ chunk: ByteBuffer) {
+        window.append((arrived, chunk))
+        arrived += Int64(chunk.readableBytes)
+        windowBytes += chunk.readableBytes
+        while windowBytes > Self.windowLimit, window.count > 1 {
+            windowBytes -= window.removeFirst().chunk.readableBytes
+        }
+        change(nil)
+    }
 
     private func change(_ new: State?) {
         if let new { state = new }
@@ -49,12 +86,29 @@ actor BlobFetch {
         await withCheckedContinuation { waiters.append((seen, $0)) }
     }
 
+    func next(from offset: Int64) -> Next {
+        switch state {
+        case .failed(let error): return .failed(error)
+        case .done(let blob): return offset >= blob.size ? .end : .stored(blob)
+        case .connecting: return .wait(generation: generation)
+        case .streaming:
+            if offset >= arrived { return .wait(generation: generation) }
+            guard let first = window.first, offset >= first.offset else { return .staged(generation: generation) }
+            // The window holds a few dozen chunks; the newest are the likeliest.
+            for index in window.indices.reversed() where window[index].offset <= offset {
+                let (start, chunk) = window[index]
+                let skip = Int(offset - start)
+                return .bytes(chunk.getSlice(at: chunk.readerIndex + skip, length: chunk.readableBytes - skip)!)
+            }
+            return .staged(generation: generation)
+        }
+    }
+
     /// The blob's size, once the upstream has said it.
     func size() async throws -> Int64 {
         while true {
-            let (state, seen) = snapshot()
             switch state {
-            case .connecting: await wait(after: seen)
+            case .connecting: await wait(after: generation)
             case .streaming(let size): return size
             case .done(let blob): return blob.size
             case .failed(let error): throw error
@@ -63,16 +117,16 @@ actor BlobFetch {
     }
 }
 
-/// A client's read of a fetch in progress, from `offset`: what is staged now, then more as
-/// it arrives, then the rest from the verified blob. Iterated by the one task that writes
-/// the client's response.
+/// A client's read of a fetch in progress, from `offset`: chunks from the fetch's window as
+/// they arrive, staged bytes from storage when it fell behind, then the rest from the
+/// verified blob. Iterated by the one task that writes the client's response.
 final class FetchFollower: @unchecked Sendable {
     private let fetch: BlobFetch
     private let cache: MirrorCache
     private var offset: Int64
-    private var reader: ByteChunks.AsyncIterator?
-    /// State and generation seen when the current reader was opened.
-    private var opened: (BlobFetch.State, Int) = (.connecting, 0)
+    /// A storage reader in use, whether it reads the named blob, and the fetch's generation
+    /// when it was opened.
+    private var reader: (chunks: ByteChunks.AsyncIterator, final: Bool, generation: Int, read: Bool)?
 
     init(_ fetch: BlobFetch, cache: MirrorCache, from offset: Int64) {
         self.fetch = fetch
@@ -84,39 +138,47 @@ final class FetchFollower: @unchecked Sendable {
 
     func next() async throws -> ByteBuffer? {
         while true {
-            if reader == nil {
-                opened = await fetch.snapshot()
-                let path: String
-                switch opened.0 {
-                case .failed(let error): throw error
-                case .done(let blob):
-                    if offset >= blob.size { return nil }
-                    path = cache.path(of: blob)
-                case .connecting:
-                    await fetch.wait(after: opened.1)
-                    continue
-                case .streaming:
-                    path = fetch.staging
+            if var open = reader {
+                let chunk = try await open.chunks.next()
+                if let chunk {
+                    open.read = true
+                    reader = open
+                    offset += Int64(chunk.readableBytes)
+                    return chunk
                 }
-                do {
-                    reader = try await cache.read(path, from: offset).makeAsyncIterator()
-                } catch StorageError.notFound {
-                    // Moved into place or discarded since the snapshot: look again.
-                    await fetch.wait(after: opened.1)
-                    continue
+                reader = nil
+                if open.final {
+                    guard case .done(let blob) = await fetch.state, offset >= blob.size else {
+                        throw StorageError.io("blob \(fetch.digest) ended early")
+                    }
+                    return nil
                 }
+                // Staged bytes not yet in storage: wait for more to arrive before looking again.
+                if !open.read { await fetch.wait(after: open.generation) }
+                continue
             }
-            if let chunk = try await reader!.next() {
+            switch await fetch.next(from: offset) {
+            case .bytes(let chunk):
                 offset += Int64(chunk.readableBytes)
                 return chunk
-            }
-            reader = nil
-            if case .done(let blob) = opened.0 {
-                // Everything was in place when this reader opened, and it ended short.
-                guard offset >= blob.size else { throw StorageError.io("blob \(blob.digest) ended early") }
+            case .end:
                 return nil
+            case .failed(let error):
+                throw error
+            case .wait(let generation):
+                await fetch.wait(after: generation)
+            case .stored(let blob):
+                reader = (try await cache.read(cache.path(of: blob), from: offset).makeAsyncIterator(), true, 0, false)
+            case .staged(let generation):
+                do {
+                    reader = (
+                        try await cache.read(fetch.staging, from: offset).makeAsyncIterator(), false, generation, false
+                    )
+                } catch StorageError.notFound {
+                    // Moved into place or discarded since: look again once something changed.
+                    await fetch.wait(after: generation)
+                }
             }
-            await fetch.wait(after: opened.1)
         }
     }
 }

@@ -118,7 +118,11 @@ public struct MirrorExpiry: Sendable {
             let names = held[digest] ?? []
             try await cache.unlink(digest, from: names)
             try await usage.remove(upstream.name, digest)
-            if owners[digest, default: []].subtracting([upstream.name]).isEmpty {
+            // Linked elsewhere when the walk was made, or since (a push of the same layer, or
+            // a pull that cached it again while this sweep ran): the bytes stay.
+            if owners[digest, default: []].subtracting([upstream.name]).isEmpty,
+                try await !cache.isLinked(digest, inAnyOf: links.keys)
+            {
                 try await cache.deleteData(digest)
             }
             evicted.count += 1

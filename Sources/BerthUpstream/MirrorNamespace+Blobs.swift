@@ -103,9 +103,9 @@ extension MirrorNamespace {
             while true {
                 var dropped: (any Error)?
                 do {
-                    _ = try await cache.stage(response.body, to: staging, hasher: &hasher) { bytes in
-                        counters.fromUpstream(bytes)
-                        await fetch.advance()
+                    _ = try await cache.stage(response.body, to: staging, hasher: &hasher) { chunk in
+                        counters.fromUpstream(chunk.readableBytes)
+                        await fetch.arrive(chunk)
                     }
                 } catch {
                     dropped = error
