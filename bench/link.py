@@ -35,7 +35,16 @@ class Link:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.closed = False
+        self.last_activity = time.monotonic()
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def wait_idle(self, quiet=0.3, timeout=60):
+        """Returns once no byte has crossed the link for `quiet` seconds: a transfer a mirror
+        goes on with after its client left (registry:2's proxy does) must not share the line
+        with the next measurement."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() - self.last_activity < quiet and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _accept(self):
         while not self.closed:
@@ -75,6 +84,7 @@ class Link:
                     except OSError:
                         pass
                     return
+                self.last_activity = time.monotonic()
                 if bucket:
                     bucket.wait(len(data))
                 try:

@@ -122,6 +122,7 @@ def measure_round(round_, ctx, setup, results):
 
     def run(side, what, fn):
         os.sync()  # no measurement shares the machine with the writeback of a push before it
+        setup.link.wait_idle()
         results.run(side, what, fn)
 
     image_size = f"{ctx.image_layers} × {ctx.layer_size >> 20} MiB"

@@ -77,7 +77,9 @@ public struct MirrorExpiry: Sendable {
             try await usage.touch(upstream.name, digest, kind, size: size, resolution: 0, now: now)
             records[digest] = MirrorUsage.Record(used: now, size: size, kind: kind)
         }
-        for digest in records.keys where held[digest] == nil {
+        // Records of content no cached repository links any more go, unless written since the
+        // walk began (content cached while this sweep runs).
+        for (digest, record) in records where held[digest] == nil && record.used < now {
             try await usage.remove(upstream.name, digest)
             records[digest] = nil
         }
