@@ -66,6 +66,11 @@ extension MirrorNamespace {
     {
         let (path, cacheName) = try resolve(name)
         counters.toClients(max(0, blob.size - offset))
+        // A cold GET has just started the download: follow it without asking storage first
+        // (the first byte waits on nothing else).
+        if let running = await fetches.current(blob.digest) {
+            return .stream(FetchFollower(running, cache: cache, from: offset).chunks)
+        }
         if let cached = try await cache.blob(cacheName, blob.digest) {
             return try await cache.content(cached, from: offset)
         }
