@@ -143,8 +143,9 @@ let package = Package(
         .testTarget(
             name: "BerthAPITests",
             dependencies: [
-                "BerthAPI", "BerthHTTP", "BerthStorage", "OCI", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "BerthAPI", "BerthHTTP", "BerthRegistry", "BerthStorage", "OCI",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

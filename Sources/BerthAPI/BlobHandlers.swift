@@ -6,7 +6,8 @@ internal import OCI
 
 extension RegistryAPI {
     /// `GET`/`HEAD /v2/<name>/blobs/<digest>`, with single byte ranges.
-    func getBlob(_ repository: Repository, _ digest: Digest, _ request: HTTPRequest) async throws -> HTTPResponse {
+    func getBlob(_ repository: Repository, _ digest: Digest, _ context: RequestContext) async throws -> HTTPResponse {
+        let request = context.request
         let blob = try await repository.blob(digest, download: request.method == .GET)
         var headers = HTTPHeaders([
             ("Content-Type", "application/octet-stream"),

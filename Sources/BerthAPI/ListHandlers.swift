@@ -6,8 +6,9 @@ internal import OCI
 
 extension RegistryAPI {
     /// `GET /v2/<name>/tags/list?n=&last=`: tags in lexical order, paginated with `Link`.
-    func tags(_ repository: Repository, _ query: [String: String], _ request: HTTPRequest) async throws -> HTTPResponse
-    {
+    func tags(
+        _ repository: Repository, _ query: [String: String], _ context: RequestContext
+    ) async throws -> HTTPResponse {
         let n = try pageSize(query["n"], maximum: nil)
         let last = query["last"]
         // Ask for one more than the page to know whether there is a next page (without overflowing
@@ -24,7 +25,7 @@ extension RegistryAPI {
     }
 
     /// `GET /v2/_catalog?n=&last=`, refusing pages above `catalog.maxentries` as registry:2 does.
-    func catalog(_ query: [String: String], _ request: HTTPRequest) async throws -> HTTPResponse {
+    func catalog(_ query: [String: String], _ context: RequestContext) async throws -> HTTPResponse {
         let n = try pageSize(query["n"], maximum: options.catalogMaxEntries) ?? options.catalogMaxEntries
         var names = n == 0 ? [] : try await registry.repositories(after: query["last"], limit: n + 1)
         var headers = HTTPHeaders()

@@ -21,10 +21,11 @@ extension RegistryAPI {
 
     /// `PUT /v2/<name>/manifests/<reference>`.
     func putManifest(
-        _ repository: Repository, _ reference: Reference, _ request: HTTPRequest
+        _ repository: Repository, _ reference: Reference, _ context: RequestContext
     ) async throws
         -> HTTPResponse
     {
+        let request = context.request
         let limit = Manifest.maximumSize
         let tooLarge = RegistryError(
             .sizeInvalid, "manifest is larger than the \(limit)-byte limit", condition: .tooLarge)

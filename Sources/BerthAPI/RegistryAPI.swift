@@ -14,6 +14,8 @@ public struct RegistryAPI: HTTPResponder {
         public var catalogMaxEntries = 1000
         /// JSON pages beside the API, by path (`/debug/mirror`: the mirror's counters).
         public var debugPages: [String: @Sendable () async -> String] = [:]
+        /// Who may do what on `/v2/`; registry:2 without `auth` lets everyone do everything.
+        public var authorizer: any Authorizer = OpenAccess()
         public init() {}
     }
 
@@ -35,6 +37,20 @@ public struct RegistryAPI: HTTPResponder {
         ErrorResponse.protocolError(status: $0, message: $1)
     }
 
+    /// Everything Berth serves, by path: the registry API, and the pages beside it.
+    enum Endpoint {
+        case registry(Route)
+        case health
+        case page(@Sendable () async -> String)
+    }
+
+    /// The top-level route table. Nil for a path Berth does not serve.
+    func endpoint(_ path: String) throws(RegistryError) -> Endpoint? {
+        if path == "/debug/health" { return .health }
+        if let page = options.debugPages[path] { return .page(page) }
+        return try Route(path: path).map(Endpoint.registry)
+    }
+
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
         do {
             var target = RequestTarget(request.uri)
@@ -43,24 +59,39 @@ public struct RegistryAPI: HTTPResponder {
                 guard target.path.hasPrefix(prefix + "/") else { return notFound(target.path) }
                 target = RequestTarget(String(request.uri.dropFirst(prefix.count)))
             }
-            if target.path == "/debug/health" { return await health() }
-            if let page = options.debugPages[target.path] { return json(await page()) }
-            guard let route = try Route(path: target.path) else { return notFound(target.path) }
-            return try await dispatch(route, target.query, request)
+            switch try endpoint(target.path) {
+            case nil:
+                return notFound(target.path)
+            case .health:
+                return await health()
+            case .page(let page):
+                return json(await page())
+            case .registry(let route):
+                let access = route.requiredAccess(request.method, query: target.query)
+                switch await options.authorizer.authorize(request, access: access) {
+                case .refused(let failure):
+                    return ErrorResponse.make(
+                        failure.error, headers: failure.challenge.map { ["WWW-Authenticate": $0] } ?? [:])
+                case .granted(let principal):
+                    let context = RequestContext(request: request, principal: principal, logger: logger)
+                    return try await dispatch(route, target.query, context)
+                }
+            }
         } catch {
             return ErrorResponse.make(error, logger: logger, requestID: request.id)
         }
     }
 
     private func dispatch(
-        _ route: Route, _ query: [String: String], _ request: HTTPRequest
+        _ route: Route, _ query: [String: String], _ context: RequestContext
     ) async throws
         -> HTTPResponse
     {
+        let request = context.request
         let method = request.method
         if case .catalog = route {
             guard method == .GET else { throw unsupported(request) }
-            return try await catalog(query, request)
+            return try await catalog(query, context)
         }
         if case .base = route {
             guard method == .GET || method == .HEAD else { throw unsupported(request) }
@@ -70,27 +101,27 @@ public struct RegistryAPI: HTTPResponder {
         let repository = registry.repository(name, ns: query["ns"])
         switch (route, method) {
         case (.tags, .GET):
-            return try await tags(repository, query, request)
+            return try await tags(repository, query, context)
         case (.manifest(_, let reference), .GET), (.manifest(_, let reference), .HEAD):
             return try await getManifest(repository, try reference.forReading())
         case (.manifest(_, let reference), .PUT):
-            return try await putManifest(repository, try reference.forWriting(), request)
+            return try await putManifest(repository, try reference.forWriting(), context)
         case (.manifest(_, let reference), .DELETE):
             try await repository.deleteManifest(try reference.forReading())
             return HTTPResponse(status: .accepted)
         case (.blob(_, let digest), .GET), (.blob(_, let digest), .HEAD):
-            return try await getBlob(repository, digest, request)
+            return try await getBlob(repository, digest, context)
         case (.blob(_, let digest), .DELETE):
             try await repository.deleteBlob(digest)
             return HTTPResponse(status: .accepted, headers: ["Docker-Content-Digest": digest.description])
         case (.uploads, .POST):
-            return try await startUpload(repository, query, request)
+            return try await startUpload(repository, query, context)
         case (.upload(_, let id), .GET):
-            return try await uploadStatus(repository, try UploadID(id.value), request)
+            return try await uploadStatus(repository, try UploadID(id.value), context)
         case (.upload(_, let id), .PATCH):
-            return try await patchUpload(repository, try UploadID(id.value), request)
+            return try await patchUpload(repository, try UploadID(id.value), context)
         case (.upload(_, let id), .PUT):
-            return try await finishUpload(repository, try UploadID(id.value), query, request)
+            return try await finishUpload(repository, try UploadID(id.value), query, context)
         case (.upload(_, let id), .DELETE):
             try await repository.cancelUpload(try UploadID(id.value))
             return HTTPResponse(status: .noContent)

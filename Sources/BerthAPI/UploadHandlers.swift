@@ -8,10 +8,11 @@ extension RegistryAPI {
     /// `POST /v2/<name>/blobs/uploads/`: a mount (`mount` and `from`), a single-request upload
     /// (`digest` with the body, answered 201 as the spec allows), or the start of an upload (202).
     func startUpload(
-        _ repository: Repository, _ query: [String: String], _ request: HTTPRequest
+        _ repository: Repository, _ query: [String: String], _ context: RequestContext
     ) async throws
         -> HTTPResponse
     {
+        let request = context.request
         // A mount names its source. Without `from`, registry:2 starts an upload, and so do we:
         // mounting from anywhere would let a client that knows a digest take content from a
         // repository it may not read.
@@ -33,13 +34,16 @@ extension RegistryAPI {
     }
 
     /// `GET /v2/<name>/blobs/uploads/<id>`: where the upload stands.
-    func uploadStatus(_ repository: Repository, _ id: UploadID, _ request: HTTPRequest) async throws -> HTTPResponse {
+    func uploadStatus(_ repository: Repository, _ id: UploadID, _ context: RequestContext) async throws -> HTTPResponse
+    {
+        let request = context.request
         let size = try await repository.uploadSize(id)
         return uploadAccepted(repository, id, size: size, request, status: .noContent)
     }
 
     /// `PATCH`: one chunk (with `Content-Range`, which must continue the upload) or a stream.
-    func patchUpload(_ repository: Repository, _ id: UploadID, _ request: HTTPRequest) async throws -> HTTPResponse {
+    func patchUpload(_ repository: Repository, _ id: UploadID, _ context: RequestContext) async throws -> HTTPResponse {
+        let request = context.request
         let expected = try expectedOffset(request)
         do {
             let size = try await repository.appendUpload(id, body: request.body, expectedOffset: expected)
@@ -57,10 +61,11 @@ extension RegistryAPI {
 
     /// `PUT …?digest=`: the last chunk (optional) and the digest the upload must have.
     func finishUpload(
-        _ repository: Repository, _ id: UploadID, _ query: [String: String], _ request: HTTPRequest
+        _ repository: Repository, _ id: UploadID, _ query: [String: String], _ context: RequestContext
     )
         async throws -> HTTPResponse
     {
+        let request = context.request
         guard let digestText = query["digest"] else {
             throw RegistryError(.digestInvalid, "the digest query parameter is required to complete an upload")
         }
