@@ -82,6 +82,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The system's libcrypt, for bcrypt (htpasswd).
+        .systemLibrary(name: "CCrypt"),
+        // Who may do what: htpasswd, and (to come) token validation and the token issuer.
+        .target(
+            name: "BerthAuth",
+            dependencies: [
+                "CCrypt", "OCI", "BerthAPI", "BerthHTTP",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The pull-through mirror: upstream registry client, routes, cache fills.
         .target(
             name: "BerthUpstream",
@@ -98,7 +111,7 @@ let package = Package(
             name: "berth",
             dependencies: [
                 "OCI", "BerthConfig", "BerthStorage", "BerthRegistry", "BerthHTTP", "BerthAPI", "BerthUpstream",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "BerthAuth", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -110,6 +123,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: swiftSettings),
+        .testTarget(name: "BerthAuthTests", dependencies: ["BerthAuth", "BerthAPI"], swiftSettings: swiftSettings),
         .testTarget(name: "BerthConfigTests", dependencies: ["BerthConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthUpstreamTests",

@@ -143,6 +143,21 @@ class Dockerd:
         self.process.stop(timeout=30)
 
 
+def dockerd_with_image(tmp, repo_tag, files):
+    """A private Docker engine under `tmp`/d with a one-layer image of `files` loaded as
+    `repo_tag` (loaded, not pulled, so that only the registry under test is ever asked)."""
+    archive = os.path.join(tmp, "img.tar")
+    docker_archive(archive, repo_tag, [oci_image_tar_layer(files)])
+    os.makedirs(os.path.join(tmp, "d"))
+    d = Dockerd(os.path.join(tmp, "d"))
+    try:
+        d.docker("load", "-i", archive)
+    except BaseException:
+        d.stop()
+        raise
+    return d
+
+
 class Containerd:
     def __init__(self, tmp):
         self.root = tmp

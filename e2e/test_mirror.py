@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import DOCKER_MANIFEST, OCI_MANIFEST, digest, image, oci_error, push_blob, put_manifest
-from peers import Dockerd, Registry2, docker_archive, oci_image_tar_layer, wait_for
+from peers import Dockerd, Registry2, dockerd_with_image, wait_for
 
 USER, PASSWORD = "mirror", "s3cret-pass"
 
@@ -244,14 +244,9 @@ def test_docker_registry_mirror_pulls_through_and_survives_the_upstream(start_be
     """Docker's registry-mirrors: `docker pull team/app:v1` arrives through Berth's default
     upstream, and pulls again from the cache once the upstream is gone."""
     # A real image in the upstream: pushed by docker itself so that the engine can run the pull.
-    layer = oci_image_tar_layer({"hello.txt": b"through the mirror\n"})
-    archive = str(tmp_path / "img.tar")
-    docker_archive(archive, "team/tool:v1", [layer])
-    (tmp_path / "d").mkdir()
-    pusher = Dockerd(str(tmp_path / "d"))
+    pusher = dockerd_with_image(str(tmp_path), "team/tool:v1", {"hello.txt": b"through the mirror\n"})
     try:
         up = upstream.url.split("//")[1]
-        pusher.docker("load", "-i", archive)
         pusher.docker("login", "-u", USER, "--password-stdin", up, input=PASSWORD.encode())
         pusher.docker("tag", "team/tool:v1", f"{up}/team/tool:v1")
         pusher.docker("push", f"{up}/team/tool:v1")

@@ -57,6 +57,7 @@ public struct Configuration: Sendable {
     }
 
     public var log = Log()
+    public var auth = Auth()
     public var storage: Storage
     public var http = HTTP()
     public var catalogMaxEntries = 1000

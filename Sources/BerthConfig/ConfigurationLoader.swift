@@ -83,6 +83,7 @@ public enum ConfigurationLoader {
         _ = reader.value("health")  // storage health is checked on each /debug/health request
         try decodeValidation(reader, &config)
         try decodeMirror(reader, environment, &config)
+        try decodeAuth(reader, &config)
 
         for key in reader.unread() {
             warnings.append("unknown configuration key \(key) is ignored")
@@ -94,10 +95,6 @@ public enum ConfigurationLoader {
     /// quietly change behaviour (no auth, no mirroring), so Berth refuses to start.
     static func refuseUnsupported(_ reader: ConfigReader) throws {
         let unsupported: [(String, String)] = [
-            (
-                "auth",
-                "authentication is not supported yet; remove the auth section or put Berth behind an authenticating proxy"
-            ),
             ("redis", "the Redis cache is not supported yet"),
             ("notifications", "notifications (webhooks) are not supported yet"),
             ("middleware", "storage and registry middleware are not supported yet"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BerthAPI
+import BerthAuth
 import BerthConfig
 import BerthHTTP
 import BerthRegistry
@@ -109,6 +110,13 @@ struct Serve: AsyncParsableCommand {
             relative: configuration.http.relativeURLs)
         apiOptions.catalogMaxEntries = configuration.catalogMaxEntries
         if let mirror { apiOptions.debugPages["/debug/mirror"] = { mirror.countersJSON() } }
+        if let htpasswd = configuration.auth.htpasswd {
+            do {
+                apiOptions.authorizer = try HtpasswdAuthorizer(realm: htpasswd.realm, path: htpasswd.path)
+            } catch {
+                throw ConfigError(key: "auth.htpasswd.path", message: error.description)
+            }
+        }
         let api = RegistryAPI(registry: registry, options: apiOptions, logger: logger)
 
         var http = HTTPServerConfiguration(
@@ -129,6 +137,7 @@ struct Serve: AsyncParsableCommand {
                 metadata: [
                     "config": "\(source)", "storage": "filesystem", "rootdirectory": "\(root)",
                     "delete": "\(configuration.storage.deleteEnabled)", "readonly": "\(configuration.storage.readOnly)",
+                    "auth": "\(configuration.auth.htpasswd == nil ? "none" : "htpasswd")",
                 ])
         }
         return (server, registry, mirror)
