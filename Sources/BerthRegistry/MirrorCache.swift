@@ -244,5 +244,4 @@ public struct RepositoryLinks: Sendable, Equatable {
     public var manifests: Set<Digest> = []
 
     public var all: Set<Digest> { blobs.union(manifests) }
-    public var isEmpty: Bool { blobs.isEmpty && manifests.isEmpty }
 }

@@ -107,21 +107,22 @@ extension MirrorNamespace {
             var resumed = 0
             while true {
                 var dropped: (any Error)?
+                let staged: Int64
                 do {
-                    _ = try await cache.stage(response.body, to: staging, hasher: &hasher) { chunk in
+                    staged = try await cache.stage(response.body, to: staging, hasher: &hasher) { chunk in
                         counters.fromUpstream(chunk.readableBytes)
                         await fetch.arrive(chunk)
                     }
                 } catch {
                     dropped = error
+                    staged = try await cache.stagedSize(staging)
                 }
-                let staged = try await cache.stagedSize(staging)
-                if staged >= size && dropped == nil { break }
+                if staged == size && dropped == nil { break }
                 // Go on from where it stopped, while the hash still covers what is staged.
                 guard staged < size, hasher != nil, resumed < Self.resumes else {
                     if let dropped { throw Self.unavailable(dropped, upstream) }
                     throw RegistryError(
-                        .unavailable, "upstream \(upstream.name) sent \(staged) of \(size) bytes of \(digest)",
+                        .unavailable, "upstream \(upstream.name) sent \(staged) bytes of \(digest), not \(size)",
                         condition: .upstreamFailed)
                 }
                 resumed += 1
@@ -132,12 +133,6 @@ extension MirrorNamespace {
                         "error": "\(dropped.map { "\($0)" } ?? "short body")",
                     ])
                 response = try await get(path, digest, from: staged, of: size)
-            }
-            let staged = try await cache.stagedSize(staging)
-            guard staged == size else {
-                throw RegistryError(
-                    .unavailable, "upstream \(upstream.name) sent \(staged) bytes of \(digest), not \(size)",
-                    condition: .upstreamFailed)
             }
             let blob: BlobInfo
             do {
