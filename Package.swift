@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // Wire value types: digests, names, references, manifests, error codes.
@@ -84,12 +87,17 @@ let package = Package(
         ),
         // The system's libcrypt, for bcrypt (htpasswd).
         .systemLibrary(name: "CCrypt"),
-        // Who may do what: htpasswd, and (to come) token validation and the token issuer.
+        // Who may do what: htpasswd, token validation, the built-in token issuer and its rules.
         .target(
             name: "BerthAuth",
             dependencies: [
-                "CCrypt", "OCI", "BerthAPI", "BerthHTTP",
+                "CCrypt", "OCI", "BerthAPI", "BerthHTTP", "BerthConfig",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -123,7 +131,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"], swiftSettings: swiftSettings),
-        .testTarget(name: "BerthAuthTests", dependencies: ["BerthAuth", "BerthAPI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BerthAuthTests",
+            dependencies: [
+                "BerthAuth", "BerthAPI", "OCI", .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "BerthConfigTests", dependencies: ["BerthConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthUpstreamTests",

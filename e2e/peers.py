@@ -58,7 +58,7 @@ class Process:
 class Registry2:
     """CNCF distribution 2.8 (Debian's docker-registry) serving a data directory."""
 
-    def __init__(self, tmp, data, htpasswd=None):
+    def __init__(self, tmp, data, htpasswd=None, token=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = os.path.join(tmp, "registry2.yml")
@@ -76,6 +76,8 @@ http:
 """)
             if htpasswd:
                 f.write(f"auth:\n  htpasswd:\n    realm: upstream\n    path: {htpasswd}\n")
+            if token:
+                f.write("auth:\n  token:\n" + "".join(f"    {k}: {v}\n" for k, v in token.items()))
         self.process = Process(["docker-registry", "serve", config], os.path.join(tmp, "registry2.log"))
         wait_for(lambda: port_open(self.port), what="registry:2")
 

@@ -47,6 +47,11 @@ def test_invalid_values_name_the_key(tmp_path):
         "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nproxy:\n  remoteurl: ftp://registry-1.docker.io\n": "proxy.remoteurl",
         "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nredis:\n  addr: localhost:6379\n": "redis",
         "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nhttp:\n  tls:\n    certificate: /nope.pem\n    key: /nope.key\n": "http.tls",
+        "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nauth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n": "auth.token.rootcertbundle",
+        "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nauth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n    rootcertbundle: /nope.pem\n": "auth.token.rootcertbundle",
+        "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nauth:\n  token:\n    realm: http://h/auth\n    service: s\n    issuer: i\n    server:\n      key: /nope.key\n      certificate: /nope.crt\n": "auth.token.server",
+        "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nauth:\n  token:\n    realm: http://h/auth\n    service: s\n    issuer: i\n    server:\n      key: /k\n      certificate: /c\n      acl:\n        - match: {colour: red}\n          actions: [pull]\n": "auth.token.server.acl[0].match.colour",
+        "storage:\n  filesystem:\n    rootdirectory: /tmp/x\nauth:\n  token:\n    realm: http://h/auth\n    service: s\n    issuer: i\n    server:\n      key: /k\n      certificate: /c\n      users:\n        bob: plaintext\n": "auth.token.server.users.bob",
         "storage: [\n": "not valid YAML",
     }
     for text, key in cases.items():
@@ -133,12 +138,25 @@ def test_example_configs_start(tmp_path):
     import glob
     import signal
     import time
-    examples = sorted(glob.glob(os.path.join(ROOT, "config", "*.yml")))
+    examples = sorted(glob.glob(os.path.join(ROOT, "config", "*.yml")) +
+                      glob.glob(os.path.join(ROOT, "config", "token", "*.yml")))
     assert examples
     key, cert = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
                     "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(subprocess.run(["htpasswd", "-Bbn", "alice", "pw"], capture_output=True, text=True).stdout)
+    # The token examples' key, certificate and users, pointed at the files made here.
+    paths = {"/etc/berth/token.key": key, "/etc/berth/token.crt": cert, "/certs/auth.crt": cert,
+             "/etc/berth/htpasswd": str(htpasswd)}
     for example in examples:
+        if os.sep + "token" + os.sep in example:
+            text = open(example).read()
+            for old, new in paths.items():
+                text = text.replace(old, new)
+            example = str(tmp_path / ("token-" + os.path.basename(example)))
+            with open(example, "w") as f:
+                f.write(text)
         log = tmp_path / (os.path.basename(example) + ".log")
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")},
                "REGISTRY_HTTP_ADDR": "127.0.0.1:0",

@@ -20,6 +20,12 @@ USER, PASSWORD = "mirror", "s3cret-pass"
 
 @pytest.fixture
 def upstream(tmp_path):
+    r2 = make_upstream(tmp_path)
+    yield r2
+    r2.stop()
+
+
+def make_upstream(tmp_path):
     """registry:2 behind htpasswd, logging every request, with team/app:v1 of three layers."""
     d = tmp_path / "upstream"
     d.mkdir()
@@ -34,8 +40,7 @@ def upstream(tmp_path):
         r2.manifest = image_with(s, r2.url, "team/app", r2.layers)
         assert s.put(f"{r2.url}/v2/team/app/manifests/v1", data=r2.manifest,
                      headers={"Content-Type": OCI_MANIFEST}).status_code == 201
-    yield r2
-    r2.stop()
+    return r2
 
 
 def image_with(session, url, name, layers):

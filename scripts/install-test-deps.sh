@@ -15,4 +15,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-python3 -c "import pytest, requests, yaml" 2>/dev/null || python3 -m pip install -q pytest requests pyyaml
+python3 -c "import pytest, requests, yaml, jwt, cryptography" 2>/dev/null || python3 -m pip install -q pytest requests pyyaml pyjwt cryptography

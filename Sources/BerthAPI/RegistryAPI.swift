@@ -16,6 +16,9 @@ public struct RegistryAPI: HTTPResponder {
         public var debugPages: [String: @Sendable () async -> String] = [:]
         /// Who may do what on `/v2/`; registry:2 without `auth` lets everyone do everything.
         public var authorizer: any Authorizer = OpenAccess()
+        /// Responders beside the API by exact path, outside `http.prefix` and asked without
+        /// authorization (the built-in token endpoint: it is where clients get authorized).
+        public var services: [String: any HTTPResponder] = [:]
         public init() {}
     }
 
@@ -54,12 +57,24 @@ public struct RegistryAPI: HTTPResponder {
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
         do {
             var target = RequestTarget(request.uri)
+            if let service = options.services[target.path] { return await service.respond(to: request) }
             let prefix = options.urls.prefix
             if !prefix.isEmpty {
                 guard target.path.hasPrefix(prefix + "/") else { return notFound(target.path) }
                 target = RequestTarget(String(request.uri.dropFirst(prefix.count)))
             }
-            switch try endpoint(target.path) {
+            let found: Endpoint?
+            do {
+                found = try endpoint(target.path)
+            } catch {
+                // A name that does not parse (`..`, upper case) is told only to a client that
+                // has signed in: everyone else gets the challenge, as for any other path.
+                if case .refused(let failure) = await options.authorizer.authorize(request, access: []) {
+                    return refusal(failure)
+                }
+                throw error
+            }
+            switch found {
             case nil:
                 return notFound(target.path)
             case .health:
@@ -70,8 +85,7 @@ public struct RegistryAPI: HTTPResponder {
                 let access = route.requiredAccess(request.method, query: target.query)
                 switch await options.authorizer.authorize(request, access: access) {
                 case .refused(let failure):
-                    return ErrorResponse.make(
-                        failure.error, headers: failure.challenge.map { ["WWW-Authenticate": $0] } ?? [:])
+                    return refusal(failure)
                 case .granted(let principal):
                     let context = RequestContext(request: request, principal: principal, logger: logger)
                     return try await dispatch(route, target.query, context)
@@ -130,6 +144,10 @@ public struct RegistryAPI: HTTPResponder {
         default:
             throw unsupported(request)
         }
+    }
+
+    private func refusal(_ failure: AuthorizationFailure) -> HTTPResponse {
+        ErrorResponse.make(failure.error, headers: failure.challenge.map { ["WWW-Authenticate": $0] } ?? [:])
     }
 
     private func unsupported(_ request: HTTPRequest) -> RegistryError {

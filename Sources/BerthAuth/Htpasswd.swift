@@ -31,6 +31,13 @@ public struct Htpasswd: Sendable {
         self.entries = entries
     }
 
+    init(entries: [String: String]) { self.entries = entries }
+
+    /// These entries, and those of `other` for users not here.
+    func merging(_ other: Htpasswd) -> Htpasswd {
+        Htpasswd(entries: entries.merging(other.entries) { mine, _ in mine })
+    }
+
     public init(path: String) throws(Invalid) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Invalid(description: "cannot read \(path)")

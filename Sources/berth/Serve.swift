@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
         let registry: Registry
         let mirror: Mirror?
         do {
-            (server, registry, mirror) = try makeServer(configuration, logger: logger, source: loaded.source)
+            (server, registry, mirror) = try await makeServer(configuration, logger: logger, source: loaded.source)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
             throw ExitCode(1)
@@ -81,7 +81,7 @@ struct Serve: AsyncParsableCommand {
 
     private func makeServer(
         _ configuration: Configuration, logger: Logger, source: String
-    ) throws
+    ) async throws
         -> (HTTPServer, Registry, Mirror?)
     {
         let root = URL(fileURLWithPath: configuration.storage.rootDirectory).standardizedFileURL.path
@@ -117,6 +117,11 @@ struct Serve: AsyncParsableCommand {
                 throw ConfigError(key: "auth.htpasswd.path", message: error.description)
             }
         }
+        if let token = configuration.auth.token {
+            let auth = try await TokenAuth(token)
+            apiOptions.authorizer = auth.authorizer
+            if let server = auth.server { apiOptions.services[server.path] = server.responder }
+        }
         let api = RegistryAPI(registry: registry, options: apiOptions, logger: logger)
 
         var http = HTTPServerConfiguration(
@@ -131,13 +136,16 @@ struct Serve: AsyncParsableCommand {
             http.tls = try TLSContext.make(tls)
         }
         let scheme = http.tls == nil ? "http" : "https"
+        let authKind =
+            configuration.auth.htpasswd != nil
+            ? "htpasswd" : configuration.auth.token.map { $0.server == nil ? "token" : "token+server" } ?? "none"
         let server = HTTPServer(configuration: http, responder: api, logger: logger) { address in
             logger.info(
                 "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
                 metadata: [
                     "config": "\(source)", "storage": "filesystem", "rootdirectory": "\(root)",
                     "delete": "\(configuration.storage.deleteEnabled)", "readonly": "\(configuration.storage.readOnly)",
-                    "auth": "\(configuration.auth.htpasswd == nil ? "none" : "htpasswd")",
+                    "auth": "\(authKind)",
                 ])
         }
         return (server, registry, mirror)

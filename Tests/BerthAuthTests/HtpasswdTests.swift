@@ -32,17 +32,17 @@ import Testing
 
     @Test func basicCredentials() {
         let header = "Basic " + Data("alice:se:cret".utf8).base64EncodedString()
-        #expect(HtpasswdAuthorizer.basicCredentials(header)! == ("alice", "se:cret"))
-        #expect(HtpasswdAuthorizer.basicCredentials("Bearer abc") == nil)
-        #expect(HtpasswdAuthorizer.basicCredentials("Basic !!!") == nil)
-        #expect(HtpasswdAuthorizer.basicCredentials(nil) == nil)
+        #expect(PasswordChecker.basicCredentials(header)! == ("alice", "se:cret"))
+        #expect(PasswordChecker.basicCredentials("Bearer abc") == nil)
+        #expect(PasswordChecker.basicCredentials("Basic !!!") == nil)
+        #expect(PasswordChecker.basicCredentials(nil) == nil)
     }
 
     @Test func failedLoginsAreSlowedDown() {
-        #expect(HtpasswdAuthorizer.delay(after: 4) == 0)
-        #expect(HtpasswdAuthorizer.delay(after: 5) == 0.25)
-        #expect(HtpasswdAuthorizer.delay(after: 7) == 1)
-        #expect(HtpasswdAuthorizer.delay(after: 40) == HtpasswdAuthorizer.longestDelay)
+        #expect(PasswordChecker.delay(after: 4) == 0)
+        #expect(PasswordChecker.delay(after: 5) == 0.25)
+        #expect(PasswordChecker.delay(after: 7) == 1)
+        #expect(PasswordChecker.delay(after: 40) == PasswordChecker.longestDelay)
     }
 
     @Test func constantTimeComparison() {

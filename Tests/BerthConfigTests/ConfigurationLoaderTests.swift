@@ -107,10 +107,56 @@ import Testing
         #expect(error("storage:\n  delete:\n    enabled: true\n")?.key == "storage")
     }
 
+    @Test func tokenAuthWithTheBuiltInServer() throws {
+        let yaml = """
+            storage:
+              filesystem:
+                rootdirectory: /a
+            auth:
+              token:
+                realm: https://registry.example.com/auth/token
+                service: registry.example.com
+                issuer: berth
+                server:
+                  key: /certs/token.key
+                  certificate: /certs/token.crt
+                  kid: thumbprint
+                  expiration: 15m
+                  users:
+                    admin: $2y$05$abcdefghijklmnopqrstuu
+                  acl:
+                    - match: {account: admin}
+                      actions: ["*"]
+                    - match: {account: "", name: "library/*", ip: 10.0.0.0/8}
+                      actions: [pull]
+                      comment: anonymous pulls of library images from inside
+            """
+        let token = try #require(try load(yaml).configuration.auth.token)
+        #expect(token.rootCertBundle == nil)
+        let server = try #require(token.server)
+        #expect(server.keyID == .thumbprint)
+        #expect(server.expiration == .seconds(900))
+        #expect(server.users["admin"] == "$2y$05$abcdefghijklmnopqrstuu")
+        #expect(
+            server.acl == [
+                .init(account: "admin", actions: ["*"]),
+                .init(account: "", name: "library/*", ip: "10.0.0.0/8", actions: ["pull"]),
+            ])
+        #expect(ConfigurationLoader.tokenPath(token.realm) == "/auth/token")
+        #expect(ConfigurationLoader.tokenPath("https://h") == nil)
+        #expect(ConfigurationLoader.tokenPath("http://h:5000/t?x=1") == "/t")
+        let root = "storage:\n  filesystem:\n    rootdirectory: /a\nauth:\n  token:\n    realm: http://h/t\n"
+        let server2 = root + "    service: s\n    issuer: i\n    server:\n      key: /k\n      certificate: /c\n"
+        #expect(error(root + "    service: s\n")?.key == "auth.token.issuer")
+        #expect(error(server2 + "      kid: sha1\n")?.key == "auth.token.server.kid")
+        #expect(error(server2 + "      acl:\n        - actions: [fly]\n")?.key == "auth.token.server.acl[0].actions")
+        #expect(error(server2 + "      expiration: 1s\n")?.key == "auth.token.server.expiration")
+    }
+
     @Test func laterSectionsAreRefusedNotIgnored() {
         let root = "storage:\n  filesystem:\n    rootdirectory: /a\n"
         for section in [
-            "auth:\n  token:\n    realm: x\n", "redis:\n  addr: x\n",
+            "auth:\n  token:\n    realm: x\n", "auth:\n  silly:\n    realm: x\n", "redis:\n  addr: x\n",
             "notifications:\n  endpoints: []\n",
         ] {
             #expect(error(root + section) != nil, "\(section)")
