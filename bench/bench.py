@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import limits
 import mirror
+import tokenauth
 import workloads
 from servers import start_berth, start_registry2
 from workloads import CheckFailed
@@ -43,8 +44,9 @@ def parse_args():
     p.add_argument("--image-layers", type=int, default=10)
     p.add_argument("--layer-mib", type=int, default=16)
     p.add_argument("--memory-streams", type=int, default=64)
-    p.add_argument("--sections", default="core,mirror",
-                   help="what to run: core (pushes, pulls, manifests, lists, skopeo, memory), mirror, or both")
+    p.add_argument("--sections", default="core,mirror,auth",
+                   help="what to run, comma-separated: core (pushes, pulls, manifests, lists, skopeo, memory), "
+                        "mirror, auth (manifest GETs with token auth)")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes and one round, to check the harness works (targets not judged)")
     args = p.parse_args()
@@ -117,6 +119,8 @@ def main():
         run_core(args, ctx, results)
     if "mirror" in sections:
         run_mirror(args, ctx, results)
+    if "auth" in sections:
+        run_auth(args, ctx, results)
 
     table = render(args, ctx, results)
     print(table)
@@ -171,6 +175,18 @@ def run_mirror(args, ctx, results):
         mirror.stop(setup)
 
 
+def run_auth(args, ctx, results):
+    print("== token auth: manifest GETs with a cached, valid token, Berth and registry:2", flush=True)
+    setup = tokenauth.start(args.berth_bin, args.work)
+    try:
+        results.run(BERTH, "token auth refuses and grants", lambda: tokenauth.check_guarded(setup) or {})
+        for round_ in range(args.rounds):
+            print(f"== auth round {round_ + 1}", flush=True)
+            tokenauth.measure_round(round_, ctx, setup, results)
+    finally:
+        tokenauth.stop(setup)
+
+
 def sides(args):
     return [(BERTH, lambda work, n: start_berth(args.berth_bin, work, n)),
             (REGISTRY2, lambda work, n: start_registry2(work, n))]
@@ -190,6 +206,7 @@ def declare_metrics(ctx):
     metric(f"peak RSS, {ctx.memory_streams} pulls", "MiB")
     metric("idle RSS", "MiB")
     mirror.declare(metric, ctx)
+    tokenauth.declare(metric)
 
 
 def run_round(round_, ctx, servers, results):
@@ -273,6 +290,7 @@ def targets(ctx, r):
     peak = f"peak RSS, {ctx.memory_streams} pulls"
     t[peak] = ("≤ 64 MiB and ≤ 0.25×", at_most(r.median(BERTH, peak), 64) and at_most(ratio(peak), 0.25))
     t["idle RSS"] = ("≤ 25 MiB", at_most(r.median(BERTH, "idle RSS"), 25))
+    t["manifest GET, token auth"] = ("≥ 5×", at_least(ratio("manifest GET, token auth"), 5))
     for name in METRICS:
         limit = mirror.limit_of(name)
         if name.startswith("mirror cold pull"):
