@@ -158,9 +158,9 @@ def test_skopeo_and_containerd_with_credentials(issuing, tmp_path):
         c.stop()
 
 
-@pytest.mark.parametrize("kid", ["libtrust", "thumbprint"])
-def test_registry2_accepts_berths_tokens(start_berth, tmp_path, kid):
-    config, key, cert = tokens.issuing_config(str(tmp_path), acl=ACL, users=users(), kid=kid)
+@pytest.mark.parametrize("kid,kind", [("libtrust", "rsa"), ("thumbprint", "ec")])
+def test_registry2_accepts_berths_tokens(start_berth, tmp_path, kid, kind):
+    config, key, cert = tokens.issuing_config(str(tmp_path), acl=ACL, users=users(), kid=kid, kind=kind)
     b = start_berth(config)
     realm = f"http://127.0.0.1:{b.port}/auth/token"
     data = tmp_path / "r2data"
@@ -203,6 +203,16 @@ def test_outside_issuers_kid_styles(start_berth, tmp_path, kind):
         assert r.status_code == 404, (headers, r.status_code, r.text)  # authorized; the repository is empty
         r = requests.get(b.url + "/v2/team/other/tags/list", headers=bearer(t))
         assert r.status_code == 401
+
+
+def test_autoredirect_realm_is_the_host_asked(start_berth, tmp_path):
+    _, cert = tokens.self_signed(str(tmp_path), "outside")
+    b = start_berth({"auth": {"token": {"realm": "https://ignored.example.com/token", "service": SERVICE,
+                                        "issuer": ISSUER, "rootcertbundle": cert, "autoredirect": True}}})
+    r = requests.get(b.url + "/v2/")
+    assert r.headers["WWW-Authenticate"] == f'Bearer realm="http://127.0.0.1:{b.port}/auth/token",service="{SERVICE}"'
+    r = requests.get(b.url + "/v2/", headers={"Host": "registry.example.com", "X-Forwarded-Proto": "https"})
+    assert r.headers["WWW-Authenticate"].startswith('Bearer realm="https://registry.example.com/auth/token"')
 
 
 def test_jwks_and_x5c_chains(start_berth, tmp_path):
@@ -256,3 +266,23 @@ def test_anonymous_pull_through_only_for_allowed_patterns(start_berth, tmp_path)
         assert UPSTREAM_PASSWORD not in b.logs()
     finally:
         up.stop()
+
+
+def test_a_berth_mirrors_a_berth_behind_token_auth(start_berth, tmp_path):
+    """Chains: the mirror follows the upstream Berth's Bearer challenge with its credentials."""
+    config, _, _ = tokens.issuing_config(str(tmp_path), acl=ACL, users=users())
+    up = start_berth(config, subdir="up")
+    with requests.Session() as s:
+        t = tokens.token_for(up.url, ["repository:alice/app:pull,push"], auth=("alice", PASSWORDS["alice"]))["token"]
+        s.headers["Authorization"] = f"Bearer {t}"
+        from test_mirror import image_with
+        manifest = image_with(s, up.url, "alice/app", [b"layer through two hops"])
+        assert s.put(f"{up.url}/v2/alice/app/manifests/v1", data=manifest,
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}).status_code == 201
+    mirror = start_berth({"mirror": {"upstreams": {"up": {
+        "url": up.url, "prefixes": ["up.test"], "username": "alice", "password": PASSWORDS["alice"]}}}},
+        subdir="down")
+    r = requests.get(f"{mirror.url}/v2/up.test/alice/app/manifests/v1",
+                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 200 and r.content == manifest
+    assert PASSWORDS["alice"] not in mirror.logs()

@@ -118,9 +118,9 @@ def pull(name):
     return [("repository", name, ["pull"])]
 
 
-def issuing_config(directory, acl=None, users=None, kid=None):
+def issuing_config(directory, acl=None, users=None, kid=None, kind="rsa"):
     """A Berth config that serves the token endpoint on a fixed port and validates its tokens."""
-    key, cert = self_signed(directory, "issuer")
+    key, cert = self_signed(directory, "issuer", kind)
     port = free_port()
     server = {"key": key, "certificate": cert, "users": users or {}}
     if acl is not None:

@@ -57,7 +57,9 @@ public struct RegistryAPI: HTTPResponder {
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
         do {
             var target = RequestTarget(request.uri)
-            if let service = options.services[target.path] { return await service.respond(to: request) }
+            if !options.services.isEmpty, let service = options.services[target.path] {
+                return await service.respond(to: request)
+            }
             let prefix = options.urls.prefix
             if !prefix.isEmpty {
                 guard target.path.hasPrefix(prefix + "/") else { return notFound(target.path) }

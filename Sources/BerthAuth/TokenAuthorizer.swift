@@ -56,12 +56,16 @@ public final class TokenAuthorizer: Authorizer, Sendable {
     }
 
     /// `Bearer <token>`; a token in any other form (Basic, a query parameter) is not looked at.
+    /// Read as UTF-8 bytes: this runs on every request, and a token is most of a kilobyte.
     static func bearerToken(_ header: String?) -> String? {
-        guard let header, header.utf8.count <= TokenValidator.longest + 7 else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        guard let bytes = header?.utf8, bytes.count > 7, bytes.count <= TokenValidator.longest + 7 else { return nil }
+        let scheme = bytes.prefix(7)
+        guard String(decoding: scheme, as: UTF8.self).lowercased() == "bearer " else { return nil }
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        var token = bytes.dropFirst(7)
+        while let first = token.first, isSpace(first) { token = token.dropFirst() }
+        while let last = token.last, isSpace(last) { token = token.dropLast() }
+        return token.isEmpty ? nil : String(decoding: token, as: UTF8.self)
     }
 
     /// The challenge's `scope`: each access as `type:name:actions`, space-separated.
