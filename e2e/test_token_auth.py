@@ -10,7 +10,7 @@ import requests
 
 from conftest import deep_merge, oci_error
 from peers import Registry2, dockerd_with_image
-from test_auth import htpasswd_line
+from test_auth import docker_login_push_pull_logout, htpasswd_line
 import tokens
 from tokens import SERVICE, ISSUER
 
@@ -115,22 +115,7 @@ def test_oauth2_password_and_refresh_grants(issuing):
 
 
 def test_docker_login_push_pull_logout(issuing, tmp_path):
-    host = f"127.0.0.1:{issuing.port}"
-    d = dockerd_with_image(str(tmp_path), "alice/private:v1", {"secret.txt": b"behind tokens\n"})
-    try:
-        d.docker("tag", "alice/private:v1", f"{host}/alice/private:v1")
-        assert d.docker("push", f"{host}/alice/private:v1", check=False).returncode != 0  # not logged in
-        assert d.docker("login", "-u", "alice", "--password-stdin", host, input=b"nope", check=False).returncode != 0
-        d.docker("login", "-u", "alice", "--password-stdin", host, input=PASSWORDS["alice"].encode())
-        d.docker("push", f"{host}/alice/private:v1")
-        d.docker("rmi", f"{host}/alice/private:v1", "alice/private:v1")
-        d.docker("pull", f"{host}/alice/private:v1")
-        d.docker("logout", host)
-        d.docker("rmi", f"{host}/alice/private:v1")
-        r = d.docker("pull", f"{host}/alice/private:v1", check=False)
-        assert r.returncode != 0
-    finally:
-        d.stop()
+    docker_login_push_pull_logout(tmp_path, f"127.0.0.1:{issuing.port}", "alice/private", "alice", PASSWORDS["alice"])
     assert PASSWORDS["alice"] not in issuing.logs()
 
 
