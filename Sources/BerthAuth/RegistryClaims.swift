@@ -86,4 +86,11 @@ struct TokenHeader: Decodable, Sendable {
 enum TokenRefusal: Error, Equatable {
     case invalid(String)
     case insufficientScope
+
+    var reason: String {
+        switch self {
+        case .invalid(let reason): reason
+        case .insufficientScope: "insufficient scope"
+        }
+    }
 }

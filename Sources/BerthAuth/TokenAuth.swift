@@ -13,7 +13,7 @@ public struct TokenAuth: Sendable {
             do {
                 signer = try await TokenSigner(
                     keyPath: server.key, certificatePath: server.certificate,
-                    keyID: server.keyID == .libtrust ? .libtrust : .thumbprint)
+                    keyID: server.keyID)
             } catch {
                 throw ConfigError(key: "auth.token.server", message: error.description)
             }

@@ -46,8 +46,7 @@ public final class TokenAuthorizer: Authorizer, Sendable {
                 }
             }
         } catch {
-            if case .invalid(let reason) = error { return refuse(request, access, error, reason) }
-            return refuse(request, access, error, "insufficient scope")
+            return refuse(request, access, error, error.reason)
         }
         guard access.allSatisfy(valid.allows) else {
             return refuse(request, access, .insufficientScope, "the token does not grant \(Self.scope(access))")

@@ -1,3 +1,4 @@
+internal import BerthConfig
 internal import Crypto
 internal import CryptoExtras
 internal import Foundation
@@ -9,27 +10,25 @@ internal import X509
 /// (what registry:2 2.8 checks first) and a `kid` (libtrust or RFC 7638), so that registry:2
 /// 2.8 and distribution 3 both accept them with the certificate in their `rootcertbundle`.
 struct TokenSigner: Sendable {
-    struct Invalid: Error, CustomStringConvertible {
-        let description: String
-    }
-
     let keys: JWTKeyCollection
     /// The chain, leaf first, as PEM (jwt-kit puts it into `x5c` as base64 DER).
     let chain: [String]
     let certificate: Certificate
     let kid: String
 
-    init(keyPath: String, certificatePath: String, keyID: KeyIDStyle) async throws(Invalid) {
-        let keyPEM = try Self.read(keyPath)
-        let chainPEM = try Self.read(certificatePath)
+    init(
+        keyPath: String, certificatePath: String, keyID: Configuration.Auth.TokenServer.KeyIDStyle
+    ) async throws(KeyMaterialError) {
+        let keyPEM = try KeyMaterialError.read(keyPath)
+        let chainPEM = try KeyMaterialError.read(certificatePath)
         let certificates: [Certificate]
         do {
             certificates = try PEMDocument.parseMultiple(pemString: chainPEM).map { try Certificate(pemDocument: $0) }
         } catch {
-            throw Invalid(description: "\(certificatePath) holds no readable PEM certificate: \(error)")
+            throw KeyMaterialError(description: "\(certificatePath) holds no readable PEM certificate: \(error)")
         }
         guard let leaf = certificates.first, let leafKey = TokenKey(leaf.publicKey) else {
-            throw Invalid(description: "\(certificatePath) holds no RSA or ECDSA certificate")
+            throw KeyMaterialError(description: "\(certificatePath) holds no RSA or ECDSA certificate")
         }
         let keys = JWTKeyCollection()
         let publicKey: Certificate.PublicKey
@@ -44,30 +43,21 @@ struct TokenSigner: Sendable {
                 await keys.add(ecdsa: try ES384PrivateKey(backing: p384))
                 publicKey = Certificate.PublicKey(p384.publicKey)
             } else {
-                throw Invalid(
+                throw KeyMaterialError(
                     description: "\(keyPath) is not a PEM RSA (2048 bits or more), P-256 or P-384 private key")
             }
-        } catch let error as Invalid {
+        } catch let error as KeyMaterialError {
             throw error
         } catch {
-            throw Invalid(description: "\(keyPath) cannot sign: \(error)")
+            throw KeyMaterialError(description: "\(keyPath) cannot sign: \(error)")
         }
         guard publicKey == leaf.publicKey else {
-            throw Invalid(description: "\(keyPath) is not the key of the certificate in \(certificatePath)")
+            throw KeyMaterialError(description: "\(keyPath) is not the key of the certificate in \(certificatePath)")
         }
         self.keys = keys
         self.certificate = leaf
         self.chain = certificates.compactMap { try? $0.serializeAsPEM().pemString }
         kid = keyID == .libtrust ? leafKey.libtrustID : leafKey.thumbprint
-    }
-
-    enum KeyIDStyle: Sendable { case libtrust, thumbprint }
-
-    private static func read(_ path: String) throws(Invalid) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Invalid(description: "cannot read \(path)")
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 
     func sign(_ claims: RegistryClaims) async throws -> String {

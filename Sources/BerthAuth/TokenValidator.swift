@@ -1,4 +1,4 @@
-public import BerthAPI
+internal import BerthAPI
 internal import Foundation
 internal import JWTKit
 

@@ -7,10 +7,6 @@ internal import X509
 /// The keys tokens may be signed with: the certificates of `rootcertbundle` and the keys of a
 /// `jwks` file, as registry:2 and distribution 3 trust them.
 struct TrustedKeys: Sendable {
-    struct Invalid: Error, CustomStringConvertible {
-        let description: String
-    }
-
     /// The bundle's certificates, the roots an `x5c` chain must end in.
     let roots: [Certificate]
     /// Every trusted key by each ID it may be named by: libtrust key ID and RFC 7638 thumbprint
@@ -35,43 +31,37 @@ struct TrustedKeys: Sendable {
 
     /// Reads `rootcertbundle` (PEM certificates) and `jwks` (a JSON Web Key Set); either may be
     /// nil, not both. `extra` are certificates trusted besides (the built-in issuer's own).
-    init(bundlePath: String?, jwksPath: String?, extra: [Certificate] = []) throws(Invalid) {
+    init(bundlePath: String?, jwksPath: String?, extra: [Certificate] = []) throws(KeyMaterialError) {
         var roots = extra
         if let bundlePath {
-            let pem = try Self.read(bundlePath)
+            let pem = try KeyMaterialError.read(bundlePath)
             do {
                 roots += try PEMDocument.parseMultiple(pemString: pem).map { try Certificate(pemDocument: $0) }
             } catch {
-                throw Invalid(description: "\(bundlePath) holds no readable PEM certificates: \(error)")
+                throw KeyMaterialError(description: "\(bundlePath) holds no readable PEM certificates: \(error)")
             }
-            if roots.count == extra.count { throw Invalid(description: "\(bundlePath) holds no certificates") }
+            if roots.count == extra.count { throw KeyMaterialError(description: "\(bundlePath) holds no certificates") }
         }
         var jwks: [(String?, TokenKey)] = []
         if let jwksPath {
             let set: JSONWebKeySet
             do {
-                set = try JSONDecoder().decode(JSONWebKeySet.self, from: Data(Self.read(jwksPath).utf8))
-            } catch let error as Invalid {
+                set = try JSONDecoder().decode(JSONWebKeySet.self, from: Data(KeyMaterialError.read(jwksPath).utf8))
+            } catch let error as KeyMaterialError {
                 throw error
             } catch {
-                throw Invalid(description: "\(jwksPath) is not a JSON Web Key Set: \(error)")
+                throw KeyMaterialError(description: "\(jwksPath) is not a JSON Web Key Set: \(error)")
             }
             for (index, jwk) in set.keys.enumerated() {
                 guard let key = jwk.tokenKey() else {
-                    throw Invalid(description: "\(jwksPath) key \(index + 1) is not an RSA, EC or Ed25519 public key")
+                    throw KeyMaterialError(
+                        description: "\(jwksPath) key \(index + 1) is not an RSA, EC or Ed25519 public key")
                 }
                 jwks.append((jwk.kid, key))
             }
         }
         self.init(roots: roots, jwks: jwks)
-        if byID.isEmpty { throw Invalid(description: "no token signing keys are trusted") }
-    }
-
-    private static func read(_ path: String) throws(Invalid) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Invalid(description: "cannot read \(path)")
-        }
-        return String(decoding: data, as: UTF8.self)
+        if byID.isEmpty { throw KeyMaterialError(description: "no token signing keys are trusted") }
     }
 
     /// The key a token's header names, in registry:2's order: an `x5c` chain that ends in a
