@@ -30,7 +30,7 @@ extension RegistryAPI {
             return HTTPResponse(status: status, headers: headers)
         }
         let body: HTTPResponse.Body
-        switch try await repository.content(blob, from: offset) {
+        switch try await repository.content(blob, from: offset, length: length) {
         case .redirect(let url):
             return HTTPResponse(
                 status: .temporaryRedirect, headers: ["Location": url, "Docker-Content-Digest": digest.description])

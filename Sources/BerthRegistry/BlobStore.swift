@@ -30,14 +30,15 @@ public struct BlobStore: Sendable {
         }
     }
 
-    /// Where a download of the blob from `offset` gets its bytes. `download` is false for
-    /// answers that must come from Berth itself (a redirect is only for a client's `GET`).
-    func content(_ blob: BlobInfo, from offset: Int64, download: Bool) async throws -> BlobContent {
+    /// Where a download of `length` bytes of the blob from `offset` gets them. `download` is
+    /// false for answers that must come from Berth itself (a redirect is only for a client's
+    /// `GET`).
+    func content(_ blob: BlobInfo, from offset: Int64, length: Int64, download: Bool) async throws -> BlobContent {
         if redirects, download, let url = try await storage.driver.redirectURL(blob.path) {
             return .redirect(url: url)
         }
         if let file = storage.driver.localFile(blob.path) { return .localFile(path: file) }
-        return .stream(try await storage.driver.reader(blob.path, offset: offset))
+        return .stream(try await storage.driver.reader(blob.path, offset: offset, length: length))
     }
 
     /// Unlinks a blob from the repository, as registry:2 does; the data stays for garbage collection.

@@ -14,11 +14,11 @@ struct LocalNamespace: RepositoryNamespace {
     }
 
     func content(
-        _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, download: Bool
+        _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, length: Int64, download: Bool
     ) async throws
         -> BlobContent
     {
-        try await stores.blobs.content(blob, from: offset, download: download)
+        try await stores.blobs.content(blob, from: offset, length: length, download: download)
     }
 
     func tags(_ name: RepositoryName, after last: String?, limit: Int?) async throws -> [String] {

@@ -93,8 +93,8 @@ public struct MirrorCache: Sendable {
         try await stores.blobs.link(blob.digest, into: name)
     }
 
-    public func content(_ blob: BlobInfo, from offset: Int64) async throws -> BlobContent {
-        try await stores.blobs.content(blob, from: offset, download: false)
+    public func content(_ blob: BlobInfo, from offset: Int64, length: Int64) async throws -> BlobContent {
+        try await stores.blobs.content(blob, from: offset, length: length, download: false)
     }
 
     /// What a blob of `size` bytes will be once fetched: its size is known before its bytes.
@@ -118,11 +118,7 @@ public struct MirrorCache: Sendable {
 
     /// How many bytes a staging path holds.
     public func stagedSize(_ staging: String) async throws -> Int64 {
-        do {
-            return try await storage.driver.stat(staging).size
-        } catch StorageError.notFound {
-            return 0
-        }
+        try await ingest.stagedSize(staging)
     }
 
     /// Names staged bytes as the blob `digest` if they hash to it, and links it into `name`.
@@ -131,12 +127,11 @@ public struct MirrorCache: Sendable {
     ) async throws -> BlobInfo {
         let blob = try await ingest.commit(staging, size: size, hasher: hasher, as: digest)
         try await stores.blobs.link(digest, into: name)
-        try await storage.deleteIfPresent(staging)  // left only when the blob was already stored
         return blob
     }
 
     public func discard(_ staging: String) async {
-        try? await storage.deleteIfPresent(staging)
+        try? await ingest.discard(staging)
     }
 
     /// The bytes at a staging or blob path from `offset` to what is there now.

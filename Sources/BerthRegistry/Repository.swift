@@ -21,8 +21,11 @@ public struct Repository: Sendable {
         try await namespace.blob(name, digest, download: download)
     }
 
-    public func content(_ blob: BlobInfo, from offset: Int64 = 0, download: Bool = true) async throws -> BlobContent {
-        try await namespace.content(name, blob, from: offset, download: download)
+    /// Where `length` bytes of the blob from `offset` come from (nil: all of it).
+    public func content(
+        _ blob: BlobInfo, from offset: Int64 = 0, length: Int64? = nil, download: Bool = true
+    ) async throws -> BlobContent {
+        try await namespace.content(name, blob, from: offset, length: length ?? blob.size - offset, download: download)
     }
 
     /// Tags in lexical order, after `last`, at most `limit`; `NAME_UNKNOWN` for no repository.

@@ -12,10 +12,10 @@ public protocol RepositoryNamespace: Sendable {
     /// The blob's size and digest; `download` says whether its bytes are asked for next (a
     /// `GET`) or not (a `HEAD`), so that a mirror fetches only what a client will read.
     func blob(_ name: RepositoryName, _ digest: Digest, download: Bool) async throws -> BlobInfo
-    /// Where a download of `blob` from `offset` gets its bytes; `download` is false when the
-    /// bytes must come through Berth (no redirect).
+    /// Where a download of `length` bytes of `blob` from `offset` gets them; `download` is
+    /// false when the bytes must come through Berth (no redirect).
     func content(
-        _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, download: Bool
+        _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, length: Int64, download: Bool
     ) async throws
         -> BlobContent
     func tags(_ name: RepositoryName, after last: String?, limit: Int?) async throws -> [String]

@@ -14,8 +14,7 @@ extension UploadStore {
                 else { continue }
                 purged.append("\(name)/\(id)")
                 if !dryRun {
-                    await hashes.drop(id)
-                    try await storage.deleteIfPresent(layout.upload(name, id))
+                    try await discard(name, id)
                 }
             }
         }

@@ -23,14 +23,11 @@ struct UploadStore: Sendable {
 
     /// Bytes received so far. Throws `BLOB_UPLOAD_UNKNOWN` for an upload that does not exist.
     func size(_ name: RepositoryName, _ id: UploadID) async throws -> Int64 {
-        do {
-            return try await storage.driver.stat(layout.uploadData(name, id)).size
-        } catch StorageError.notFound {
-            guard try await storage.exists(layout.uploadStartedAt(name, id)) else {
-                throw RegistryError(.blobUploadUnknown, detail: ["uuid": id.value])
-            }
-            return 0
+        let size = try await ingest.stagedSize(layout.uploadData(name, id))
+        if size == 0, try await !storage.exists(layout.uploadStartedAt(name, id)) {
+            throw RegistryError(.blobUploadUnknown, detail: ["uuid": id.value])
         }
+        return size
     }
 
     /// Appends a request body to the upload. With `expectedOffset` (from `Content-Range`) the
@@ -75,7 +72,13 @@ struct UploadStore: Sendable {
 
     func cancel(_ name: RepositoryName, _ id: UploadID) async throws {
         _ = try await size(name, id)
+        try await discard(name, id)
+    }
+
+    /// Removes everything the upload stored.
+    func discard(_ name: RepositoryName, _ id: UploadID) async throws {
         await hashes.drop(id)
+        try await ingest.discard(layout.uploadData(name, id))
         try await storage.deleteIfPresent(layout.upload(name, id))
     }
 }

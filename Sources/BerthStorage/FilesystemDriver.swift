@@ -76,7 +76,7 @@ public struct FilesystemDriver: StorageDriver {
             modified: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
     }
 
-    public func reader(_ path: String, offset: Int64) async throws -> ByteChunks {
+    public func reader(_ path: String, offset: Int64, length: Int64?) async throws -> ByteChunks {
         let full = try fullPath(path)
         let fd = try await blocking { () throws -> CInt in
             let fd = open(full, O_RDONLY | O_CLOEXEC)
@@ -86,29 +86,38 @@ public struct FilesystemDriver: StorageDriver {
             }
             return fd
         }
-        let file = ReadableFile(fd: fd, offset: offset, threadPool: threadPool)
+        let file = ReadableFile(fd: fd, offset: offset, length: length, threadPool: threadPool)
         return ByteChunks { try await file.next() }
     }
 
-    public func writer(_ path: String, append: Bool) async throws -> any StorageWriter {
+    public func multipartUpload(_ path: String) async throws -> any MultipartUpload {
         let full = try fullPath(path)
-        let (fd, size) = try await blocking { () throws -> (CInt, Int64) in
-            try Self.makeParent(of: full)
-            let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
-            let fd = open(full, flags, 0o644)
-            guard fd >= 0 else { throw StorageError.io("open \(path): \(String(cString: strerror(errno)))") }
-            var st = Glibc.stat()
-            fstat(fd, &st)
-            return (fd, Int64(st.st_size))
+        let size = try await blocking { () throws -> Int64 in
+            do {
+                return try Self.statSync(full, path).size
+            } catch StorageError.notFound {
+                return 0
+            }
         }
-        return FileWriter(fd: fd, size: size, threadPool: threadPool)
+        return FilesystemUpload(driver: self, path: path, full: full, size: size)
     }
 
-    public func list(_ path: String) async throws -> [String] {
+    public func list(_ path: String, after: String?, limit: Int?) async throws -> [String] {
         let full = try fullPath(path)
         return try await blocking {
             guard let entries = try listing(full) else { throw StorageError.notFound(path) }
-            return entries.map(\.name)
+            // The listing is sorted: a page starts after the first name past `after`.
+            var start = entries.startIndex
+            if let after {
+                var (low, high) = (entries.startIndex, entries.endIndex)
+                while low < high {
+                    let middle = (low + high) / 2
+                    if entries[middle].name <= after { low = middle + 1 } else { high = middle }
+                }
+                start = low
+            }
+            let end = limit.map { min(entries.endIndex, start + max(0, $0)) } ?? entries.endIndex
+            return entries[start..<end].map(\.name)
         }
     }
 
@@ -165,7 +174,9 @@ public struct FilesystemDriver: StorageDriver {
     /// A directory's entries in lexical order, from the cache while the directory is unchanged;
     /// nil when it does not exist.
     func listing(_ full: String) throws -> DirectoryListingCache.Entries? {
-        guard let stamp = DirectoryListingCache.stamp(full) else { return try Self.readDirectory(full) }
+        guard let stamp = DirectoryListingCache.stamp(full) else {
+            return try Self.readDirectory(full)?.sorted { $0.name < $1.name }
+        }
         if let cached = listings.lookup(full, stamp) { return cached }
         let readAt = DirectoryListingCache.now()
         guard var entries = try Self.readDirectory(full) else { return nil }
@@ -237,117 +248,6 @@ public struct FilesystemDriver: StorageDriver {
     static func rename(_ from: String, _ to: String) throws {
         guard Glibc.rename(from, to) == 0 else {
             throw StorageError.io("rename \(from) → \(to): \(String(cString: strerror(errno)))")
-        }
-    }
-}
-
-/// Sequential chunked reads of one open file; closes the descriptor at the end or when dropped.
-final class ReadableFile: @unchecked Sendable {
-    // Only touched by the one task that iterates the stream.
-    private var fd: CInt
-    private var offset: Int64
-    private let threadPool: NIOThreadPool
-
-    init(fd: CInt, offset: Int64, threadPool: NIOThreadPool) {
-        self.fd = fd
-        self.offset = offset
-        self.threadPool = threadPool
-    }
-
-    deinit { if fd >= 0 { close(fd) } }
-
-    func next() async throws -> ByteBuffer? {
-        guard fd >= 0 else { return nil }
-        let (fd, offset) = (self.fd, self.offset)
-        let buffer = try await threadPool.runIfActive { () throws -> ByteBuffer in
-            var buffer = ByteBufferAllocator().buffer(capacity: FilesystemDriver.chunkSize)
-            let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: FilesystemDriver.chunkSize) { raw in
-                while true {
-                    let n = pread(fd, raw.baseAddress!, FilesystemDriver.chunkSize, off_t(offset))
-                    if n >= 0 { return n }
-                    if errno != EINTR { throw StorageError.io("read: \(String(cString: strerror(errno)))") }
-                }
-            }
-            _ = n
-            return buffer
-        }
-        if buffer.readableBytes == 0 {
-            close(fd)
-            self.fd = -1
-            return nil
-        }
-        self.offset += Int64(buffer.readableBytes)
-        return buffer
-    }
-}
-
-/// Appends to one open file, batching network buffers into one system call per ~1 MiB.
-///
-/// A batch is written on the thread pool while the next one is received and hashed: writing
-/// into the page cache and hashing cost about the same, so doing them one after the other
-/// would leave a core idle during an upload. At most one batch is in flight.
-final class FileWriter: StorageWriter, @unchecked Sendable {
-    // Only touched by the one task that owns the writer.
-    private let file: OpenFile
-    private(set) var size: Int64
-    private var pending: [ByteBuffer] = []
-    private var pendingBytes = 0
-    private var inFlight: Task<Void, any Error>?
-    private var closed = false
-    private let threadPool: NIOThreadPool
-
-    init(fd: CInt, size: Int64, threadPool: NIOThreadPool) {
-        self.file = OpenFile(fd)
-        self.size = size
-        self.threadPool = threadPool
-    }
-
-    func write(_ buffer: ByteBuffer) async throws {
-        guard buffer.readableBytes > 0 else { return }
-        pending.append(buffer)
-        pendingBytes += buffer.readableBytes
-        size += Int64(buffer.readableBytes)
-        if pendingBytes >= FilesystemDriver.chunkSize {
-            try await finishInFlight()
-            let (file, batch, threadPool) = (self.file, self.pending, self.threadPool)
-            pending.removeAll(keepingCapacity: true)
-            pendingBytes = 0
-            inFlight = Task { try await threadPool.runIfActive { try file.write(batch) } }
-        }
-    }
-
-    private func finishInFlight() async throws {
-        guard let task = inFlight else { return }
-        inFlight = nil
-        try await task.value
-    }
-
-    func commit() async throws {
-        try await close()
-    }
-
-    func close() async throws {
-        guard !closed else { return }
-        closed = true
-        try await finishInFlight()
-        let (file, batch) = (self.file, self.pending)
-        pending = []
-        if !batch.isEmpty { try await threadPool.runIfActive { try file.write(batch) } }
-    }
-}
-
-/// A descriptor closed when the last user lets go — the writer, or a batch still being written
-/// after the writer was dropped — so that no write can land on a reused descriptor number.
-final class OpenFile: Sendable {
-    let fd: CInt
-
-    init(_ fd: CInt) { self.fd = fd }
-
-    deinit { Glibc.close(fd) }
-
-    func write(_ buffers: [ByteBuffer]) throws {
-        for buffer in buffers {
-            try buffer.withUnsafeReadableBytes { try FilesystemDriver.writeFully(fd, $0) }
         }
     }
 }

@@ -2,8 +2,9 @@ public import NIOCore
 
 /// What a storage driver stores: bytes under slash-separated paths, like an object store.
 ///
-/// The protocol is shaped for object stores on purpose: there is no in-place modification, a
-/// writer either appends to what a path holds or replaces it, and `move` may be a copy. Registry
+/// The protocol is what an object store can do, so that S3 implements it as directly as a file
+/// system: objects are written whole (`putContent`) or assembled from parts by a multipart
+/// upload, never modified in place; `move` may be a copy; listings come in pages. Registry
 /// semantics (digests, links, tags) live above it, in `BerthRegistry`.
 public protocol StorageDriver: Sendable {
     /// A short name for logs and errors ("filesystem", "s3").
@@ -18,21 +19,23 @@ public protocol StorageDriver: Sendable {
     /// Size and kind of what is at `path`. Throws `StorageError.notFound`.
     func stat(_ path: String) async throws -> StorageInfo
 
-    /// The bytes of `path` from `offset`, in chunks of bounded size.
-    func reader(_ path: String, offset: Int64) async throws -> ByteChunks
+    /// The bytes of `path` from `offset`, `length` of them (nil: to the end), in chunks of
+    /// bounded size. Throws `StorageError.notFound`.
+    func reader(_ path: String, offset: Int64, length: Int64?) async throws -> ByteChunks
 
-    /// A writer that appends to `path` (creating it) or, with `append: false`, starts it anew.
-    func writer(_ path: String, append: Bool) async throws -> any StorageWriter
+    /// The multipart upload kept at `path`: the one a request before this one began there (in
+    /// this process or any other), or a new, empty one. Nothing is stored until a part is.
+    func multipartUpload(_ path: String) async throws -> any MultipartUpload
 
     /// The names (not paths) of the direct children of a directory, in lexical order (as object
-    /// stores list keys). Throws `StorageError.notFound`.
-    func list(_ path: String) async throws -> [String]
+    /// stores list keys): those after `after`, at most `limit` of them (nil: all). Throws
+    /// `StorageError.notFound` for a directory that does not exist.
+    func list(_ path: String, after: String?, limit: Int?) async throws -> [String]
 
     /// Every directory under `path` (itself first, as `""`) with the names of its children in
-    /// lexical order,
-    /// entering only child directories whose name `enter` accepts. One call for the whole tree,
-    /// so that a driver can answer in one pass (the catalog asks for thousands of directories).
-    /// Throws `StorageError.notFound` when `path` does not exist.
+    /// lexical order, entering only child directories whose name `enter` accepts. One call for
+    /// the whole tree, so that a driver can answer in one pass (the catalog asks for thousands
+    /// of directories). Throws `StorageError.notFound` when `path` does not exist.
     func directoryTree(_ path: String, enter: @escaping @Sendable (String) -> Bool) async throws -> [DirectoryListing]
 
     /// Moves an object to a new path, replacing what was there; atomic for readers of `destination`.
@@ -47,6 +50,38 @@ public protocol StorageDriver: Sendable {
     /// The local file holding `path`, when the driver keeps content in local files, so that
     /// the HTTP layer can send it with `sendfile`.
     func localFile(_ path: String) -> String?
+}
+
+extension StorageDriver {
+    /// The bytes of `path` from `offset` to the end.
+    public func reader(_ path: String, offset: Int64) async throws -> ByteChunks {
+        try await reader(path, offset: offset, length: nil)
+    }
+
+    /// All the children of a directory.
+    public func list(_ path: String) async throws -> [String] {
+        try await list(path, after: nil, limit: nil)
+    }
+}
+
+/// An object assembled from parts, the shape of an S3 multipart upload: each request writes one
+/// part after the last, `complete` joins them into one object, `abort` throws them away. The
+/// parts are in storage, not in this value: once `finishPart` returns, any process that opens
+/// the same path sees them and goes on after them. Used by one task at a time.
+public protocol MultipartUpload: AnyObject {
+    /// Bytes in the upload: the finished parts and what the current part has taken so far.
+    var size: Int64 { get }
+    /// Appends bytes to the current part (starting one if none is open).
+    func write(_ buffer: ByteBuffer) async throws
+    /// Ends the current part, keeping every byte written to it (an interrupted request keeps
+    /// what it sent). Nothing to do when no part is open.
+    func finishPart() async throws
+    /// Joins the parts into one object at `destination`, replacing what is there; readers of
+    /// `destination` see the old object or the whole new one. The upload is gone afterwards.
+    /// An upload with no parts completes into an empty object.
+    func complete(at destination: String) async throws
+    /// Discards the parts and the upload; nothing to do when there are none.
+    func abort() async throws
 }
 
 /// Size and kind of a stored path.
@@ -71,18 +106,6 @@ public struct DirectoryListing: Sendable {
         self.path = path
         self.children = children
     }
-}
-
-/// A streaming writer. Bytes are visible at the path once `commit` returns (for appends:
-/// possibly earlier, which is why upload data lives under a private path until it is moved).
-public protocol StorageWriter {
-    /// Bytes written so far, including what was there when an append began.
-    var size: Int64 { get }
-    func write(_ buffer: ByteBuffer) async throws
-    /// Makes everything written durable and visible, and releases the writer.
-    func commit() async throws
-    /// Releases the writer, keeping what has been written (an interrupted PATCH keeps its bytes).
-    func close() async throws
 }
 
 public enum StorageError: Error, Sendable, Equatable {

@@ -60,19 +60,19 @@ extension MirrorNamespace {
     }
 
     public func content(
-        _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, download: Bool
+        _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, length: Int64, download: Bool
     ) async throws
         -> BlobContent
     {
         let (path, cacheName) = try resolve(name)
-        counters.toClients(max(0, blob.size - offset))
+        counters.toClients(max(0, length))
         // A cold GET has just started the download: follow it without asking storage first
         // (the first byte waits on nothing else).
         if let running = await fetches.current(blob.digest) {
             return .stream(FetchFollower(running, cache: cache, from: offset).chunks)
         }
         if let cached = try await cache.blob(cacheName, blob.digest) {
-            return try await cache.content(cached, from: offset)
+            return try await cache.content(cached, from: offset, length: length)
         }
         let fetch = await startFetch(path, cacheName, blob.digest)
         return .stream(FetchFollower(fetch, cache: cache, from: offset).chunks)

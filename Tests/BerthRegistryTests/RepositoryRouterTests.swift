@@ -25,7 +25,7 @@ import Testing
             throw RegistryError(.blobUnknown)
         }
         func content(
-            _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, download: Bool
+            _ name: RepositoryName, _ blob: BlobInfo, from offset: Int64, length: Int64, download: Bool
         ) async throws
             -> BlobContent
         {
