@@ -39,21 +39,31 @@ let package = Package(
             dependencies: ["Yams"],
             swiftSettings: swiftSettings
         ),
-        // Key/value storage drivers and the registry:2 path layout.
+        // Storage drivers: the filesystem, and S3 with its own small client (SigV4, multipart).
         .target(
             name: "BerthStorage",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The descriptor cache in front of links and stats: in memory, or Redis.
+        .target(
+            name: "BerthCache",
+            dependencies: ["OCI"],
             swiftSettings: swiftSettings
         ),
         // The registry domain: blobs, uploads, manifests, tags, referrers.
         .target(
             name: "BerthRegistry",
             dependencies: [
-                "OCI", "BerthStorage",
+                "OCI", "BerthStorage", "BerthCache",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -118,8 +128,8 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "OCI", "BerthConfig", "BerthStorage", "BerthRegistry", "BerthHTTP", "BerthAPI", "BerthUpstream",
-                "BerthAuth", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "OCI", "BerthConfig", "BerthStorage", "BerthCache", "BerthRegistry", "BerthHTTP", "BerthAPI",
+                "BerthUpstream", "BerthAuth", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -142,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "BerthUpstreamTests",
             dependencies: [
-                "BerthUpstream", "BerthConfig", "BerthRegistry", "BerthStorage", "OCI",
+                "BerthUpstream", "BerthConfig", "BerthRegistry", "BerthStorage", "BerthCache", "OCI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,14 +160,22 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthStorageTests",
-            dependencies: ["BerthStorage", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "BerthStorage", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "BerthRegistryTests",
-            dependencies: ["BerthRegistry", "BerthStorage", "OCI", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "BerthRegistry", "BerthStorage", "BerthCache", "OCI", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "BerthCacheTests", dependencies: ["BerthCache", "OCI"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthHTTPTests",
             dependencies: [

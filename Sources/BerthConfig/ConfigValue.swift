@@ -74,6 +74,9 @@ public indirect enum ConfigValue: Equatable, Sendable {
         self = .map(entries)
     }
 
+    /// The keys of `storage` that are settings rather than drivers.
+    static let storageSettings = ["delete", "redirect", "maintenance", "cache", "tag"]
+
     /// Applies `REGISTRY_*` variables: `REGISTRY_STORAGE_DELETE_ENABLED=true` sets
     /// `storage.delete.enabled`. Values are YAML, so lists and maps can be given too.
     /// `REGISTRY_STORAGE=<driver>` and `REGISTRY_AUTH=<kind>` select a driver, as in registry:2.
@@ -84,9 +87,19 @@ public indirect enum ConfigValue: Equatable, Sendable {
             guard !path.isEmpty else { continue }
             let value = try ConfigValue.parse(yaml: text)
             if path.count == 1, ["storage", "auth"].contains(path[0]), case .scalar(let driver) = value {
-                // Selecting a driver keeps that driver's settings and the non-driver keys.
-                var section = self[path[0]] ?? .map([])
-                if section[driver.lowercased()] == nil { section.set([driver.lowercased()], to: .map([])) }
+                // Selecting a driver keeps that driver's settings and the storage settings that
+                // are not a driver (`REGISTRY_STORAGE=s3` over a file's `filesystem`, as with
+                // registry:2's image, leaves s3 alone).
+                let chosen = driver.lowercased()
+                var entries: [(key: String, value: ConfigValue)] = []
+                if case .map(let existing) = self[path[0]] ?? .map([]) {
+                    entries = existing.filter {
+                        $0.key.lowercased() == chosen
+                            || (path[0] == "storage" && Self.storageSettings.contains($0.key.lowercased()))
+                    }
+                }
+                var section = ConfigValue.map(entries)
+                if section[chosen] == nil { section.set([chosen], to: .map([])) }
                 set(path, to: section)
                 continue
             }

@@ -11,11 +11,29 @@ public struct Configuration: Sendable {
     }
 
     public struct Storage: Sendable {
-        public var rootDirectory: String
+        public enum Driver: Sendable, Equatable {
+            case filesystem(rootDirectory: String)
+            case s3(S3Storage)
+        }
+
+        public var driver: Driver
+        /// The filesystem driver's root directory; nil for other drivers.
+        public var rootDirectory: String? {
+            if case .filesystem(let root) = driver { root } else { nil }
+        }
         public var deleteEnabled = false
         public var redirectDisabled = false
         public var readOnly = false
         public var uploadPurging = UploadPurging()
+        /// `storage.cache.blobdescriptor`: none when the key is absent, as in registry:2.
+        public var blobDescriptorCache = BlobDescriptorCache.none
+    }
+
+    public enum BlobDescriptorCache: Sendable, Equatable {
+        case none
+        /// `inmemory`, holding at most `size` descriptors and as many links
+        /// (`storage.cache.blobdescriptorsize`).
+        case inMemory(size: Int)
     }
 
     /// `storage.maintenance.uploadpurging`, parsed for compatibility.
@@ -65,6 +83,10 @@ public struct Configuration: Sendable {
     public var mirror = Mirror()
 
     public init(rootDirectory: String) {
-        storage = Storage(rootDirectory: rootDirectory)
+        storage = Storage(driver: .filesystem(rootDirectory: rootDirectory))
+    }
+
+    public init(storage driver: Storage.Driver) {
+        storage = Storage(driver: driver)
     }
 }

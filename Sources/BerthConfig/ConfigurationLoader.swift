@@ -30,6 +30,8 @@ public enum ConfigurationLoader {
         try tree.applyEnvironment(environment)
         if path == nil && tree["storage"] == nil {
             tree.set(["storage", "filesystem", "rootdirectory"], to: .scalar(defaultRootDirectory))
+            // As in the config.yml registry:2's image ships with.
+            tree.set(["storage", "cache", "blobdescriptor"], to: .scalar("inmemory"))
         }
         return try decode(tree, source: source, environment: environment)
     }
@@ -44,12 +46,23 @@ public enum ConfigurationLoader {
                 key: "version", message: "must be 0.1 (registry:2's configuration version), not \(version)")
         }
 
-        guard let root = try reader.string("storage.filesystem.rootdirectory"), !root.isEmpty else {
-            throw ConfigError(
-                key: "storage", message: "no storage driver configured: set storage.filesystem.rootdirectory")
+        var config: Configuration
+        if reader.has("storage.s3") {
+            if reader.has("storage.filesystem") {
+                throw ConfigError(
+                    key: "storage", message: "configure one storage driver, not both filesystem and s3")
+            }
+            config = Configuration(
+                storage: .s3(try decodeS3(reader, environment: environment, warnings: &warnings)))
+        } else {
+            guard let root = try reader.string("storage.filesystem.rootdirectory"), !root.isEmpty else {
+                throw ConfigError(
+                    key: "storage",
+                    message: "no storage driver configured: set storage.filesystem.rootdirectory or storage.s3")
+            }
+            config = Configuration(rootDirectory: root)
+            _ = reader.value("storage.filesystem.maxthreads")
         }
-        var config = Configuration(rootDirectory: root)
-        _ = reader.value("storage.filesystem.maxthreads")
         config.storage.deleteEnabled = try reader.bool("storage.delete.enabled") ?? false
         config.storage.redirectDisabled = try reader.bool("storage.redirect.disable") ?? false
         config.storage.readOnly = try reader.bool("storage.maintenance.readonly.enabled") ?? false
@@ -61,12 +74,7 @@ public enum ConfigurationLoader {
         config.storage.uploadPurging.interval =
             try reader.duration("storage.maintenance.uploadpurging.interval") ?? config.storage.uploadPurging.interval
         config.storage.uploadPurging.dryRun = try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
-        if let cache = try reader.string("storage.cache.blobdescriptor"), cache != "inmemory" {
-            throw ConfigError(
-                key: "storage.cache.blobdescriptor",
-                message: "\(cache) is not supported yet; use inmemory (the redis cache comes with scale-out support)")
-        }
-        _ = reader.value("storage.cache.blobdescriptorsize")
+        config.storage.blobDescriptorCache = try decodeBlobDescriptorCache(reader)
 
         try decodeLog(reader, &config)
         try decodeHTTP(reader, &config)
@@ -113,12 +121,26 @@ public enum ConfigurationLoader {
                 key: "compatibility.schema1.enabled", message: "Docker schema1 manifests are not supported")
         }
         for driver in try reader.keys("storage") {
-            let known = ["filesystem", "delete", "redirect", "maintenance", "cache"]
+            let known = ["filesystem", "s3"] + ConfigValue.storageSettings
             if !known.contains(driver.lowercased()) {
                 throw ConfigError(
                     key: "storage.\(driver)",
-                    message: "storage driver \(driver) is not supported yet; use storage.filesystem")
+                    message: "storage driver \(driver) is not supported yet; use storage.filesystem or storage.s3")
             }
+        }
+    }
+
+    static func decodeBlobDescriptorCache(_ reader: ConfigReader) throws -> Configuration.BlobDescriptorCache {
+        let size = try reader.int("storage.cache.blobdescriptorsize", range: 1...10_000_000) ?? 10_000
+        switch try reader.string("storage.cache.blobdescriptor")?.lowercased() {
+        case nil, "": return .none
+        case "inmemory": return .inMemory(size: size)
+        case "redis":
+            throw ConfigError(
+                key: "storage.cache.blobdescriptor",
+                message: "redis is not supported yet; use inmemory (the redis cache comes with scale-out support)")
+        case let other?:
+            throw ConfigError(key: "storage.cache.blobdescriptor", message: "must be inmemory or redis, not \(other)")
         }
     }
 

@@ -1,3 +1,4 @@
+internal import BerthCache
 internal import BerthStorage
 internal import OCI
 
@@ -11,8 +12,8 @@ public struct BlobStore: Sendable {
 
     /// The blob if it is linked into the repository (as a layer or config, or as a manifest).
     func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo {
-        var linked = try await storage.readLink(layout.layerLink(name, digest)) != nil
-        if !linked { linked = try await storage.readLink(layout.revisionLink(name, digest)) != nil }
+        var linked = try await storage.isLinked(name, digest, as: .layer)
+        if !linked { linked = try await storage.isLinked(name, digest, as: .manifest) }
         guard linked, let info = try await data(digest) else {
             throw RegistryError(.blobUnknown, detail: ["digest": digest.description])
         }
@@ -22,8 +23,12 @@ public struct BlobStore: Sendable {
     /// The blob's data if the registry has it, whichever repository it came from.
     func data(_ digest: Digest) async throws -> BlobInfo? {
         let path = layout.blobData(digest)
+        if let known = await storage.cache.descriptor(of: digest) {
+            return BlobInfo(digest: digest, size: known.size, path: path)
+        }
         do {
             let info = try await storage.driver.stat(path)
+            await storage.cache.remember(BlobDescriptor(digest: digest, size: info.size))
             return BlobInfo(digest: digest, size: info.size, path: path)
         } catch StorageError.notFound {
             return nil
@@ -43,28 +48,27 @@ public struct BlobStore: Sendable {
 
     /// Unlinks a blob from the repository, as registry:2 does; the data stays for garbage collection.
     func unlink(_ name: RepositoryName, _ digest: Digest) async throws {
-        let link = layout.layerLink(name, digest)
-        guard try await storage.readLink(link) != nil else {
+        guard try await storage.isLinked(name, digest, as: .layer) else {
             throw RegistryError(.blobUnknown, detail: ["digest": digest.description])
         }
-        try await storage.deleteLink(link)
+        try await storage.unlink(name, digest, as: .layer)
     }
 
     /// Links a blob that `source` has into `name`. Returns nil when there is nothing to mount.
     func mount(_ digest: Digest, from source: RepositoryName, into name: RepositoryName) async throws -> BlobInfo? {
-        guard try await storage.readLink(layout.layerLink(source, digest)) != nil, let info = try await data(digest)
+        guard try await storage.isLinked(source, digest, as: .layer), let info = try await data(digest)
         else { return nil }
         try await link(digest, into: name)
         return info
     }
 
     func link(_ digest: Digest, into name: RepositoryName) async throws {
-        try await storage.writeLink(layout.layerLink(name, digest), digest)
+        try await storage.link(name, digest, as: .layer)
     }
 
     /// Whether the repository holds the blob as a layer or config: what a manifest may name.
     func hasLayer(_ name: RepositoryName, _ digest: Digest) async throws -> Bool {
-        guard try await storage.readLink(layout.layerLink(name, digest)) != nil else { return false }
+        guard try await storage.isLinked(name, digest, as: .layer) else { return false }
         return try await data(digest) != nil
     }
 }

@@ -1,3 +1,4 @@
+internal import BerthCache
 internal import BerthStorage
 internal import Foundation
 public import OCI
@@ -41,7 +42,7 @@ struct ManifestStore: Sendable {
             }
             return digest
         case .digest(let digest):
-            guard try await storage.readLink(layout.revisionLink(name, digest)) != nil else {
+            guard try await storage.isLinked(name, digest, as: .manifest) else {
                 throw RegistryError(.manifestUnknown, detail: ["Digest": digest.description])
             }
             return digest
@@ -56,7 +57,14 @@ struct ManifestStore: Sendable {
         } catch StorageError.notFound {
             throw RegistryError(.manifestUnknown, "manifest \(digest) is linked but its data is missing")
         }
-        return StoredManifest(digest: digest, mediaType: Self.storedMediaType(bytes), bytes: bytes)
+        // The media type is the manifest's own (parsing JSON on every pull would cost more
+        // than reading it), kept with its descriptor once known.
+        if let mediaType = await storage.cache.descriptor(of: digest)?.mediaType {
+            return StoredManifest(digest: digest, mediaType: mediaType, bytes: bytes)
+        }
+        let mediaType = Self.storedMediaType(bytes)
+        await storage.cache.remember(BlobDescriptor(digest: digest, size: Int64(bytes.count), mediaType: mediaType))
+        return StoredManifest(digest: digest, mediaType: mediaType, bytes: bytes)
     }
 
     /// The media type of stored bytes. Lenient on purpose: a data directory may hold what
@@ -100,7 +108,9 @@ struct ManifestStore: Sendable {
         if !(try await storage.exists(blobPath)) {
             try await storage.driver.putContent(blobPath, bytes)
         }
-        try await storage.writeLink(layout.revisionLink(name, digest), digest)
+        await storage.cache.remember(
+            BlobDescriptor(digest: digest, size: Int64(bytes.count), mediaType: manifest.mediaType))
+        try await storage.link(name, digest, as: .manifest)
         if case .tag(let tag) = reference {
             try await tags.set(name, tag, digest)
         }
@@ -133,9 +143,7 @@ struct ManifestStore: Sendable {
         case .index:
             for descriptor in manifest.manifests {
                 let digest = try descriptor.digest()
-                if try await storage.readLink(layout.revisionLink(name, digest)) == nil {
-                    missing.append(digest)
-                }
+                if try await !storage.isLinked(name, digest, as: .manifest) { missing.append(digest) }
             }
         }
         if let first = missing.first {
@@ -165,7 +173,7 @@ struct ManifestStore: Sendable {
             if let subject = try? Manifest(bytes: stored.bytes, contentType: nil).subject?.digest() {
                 try await storage.deleteLink(layout.referrerLink(name, subject: subject, digest))
             }
-            try await storage.deleteLink(layout.revisionLink(name, digest))
+            try await storage.unlink(name, digest, as: .manifest)
         }
     }
 }

@@ -1,3 +1,4 @@
+public import BerthCache
 public import BerthStorage
 internal import Foundation
 public import Logging
@@ -14,9 +15,10 @@ public struct MirrorCache: Sendable {
     /// When each upstream's cached content was last used (expiry reads it).
     public let usage: MirrorUsage
 
-    public init(driver: any StorageDriver, logger: Logger) {
+    /// `cache` is the registry's own descriptor cache: mirrored and pushed content share it.
+    public init(driver: any StorageDriver, cache: any DescriptorCache, logger: Logger) {
         stores = Stores(
-            storage: RegistryStorage(driver: driver, logger: logger), redirects: false,
+            storage: RegistryStorage(driver: driver, cache: cache, logger: logger), redirects: false,
             foreignLayerURLs: ForeignLayerPolicy())
         ingest = BlobIngest(storage: stores.storage)
         usage = MirrorUsage(storage: stores.storage)
@@ -51,7 +53,7 @@ public struct MirrorCache: Sendable {
         }
         let path = layout.blobData(digest)
         if try await !storage.exists(path) { try await storage.driver.putContent(path, bytes) }
-        try await storage.writeLink(layout.revisionLink(name, digest), digest)
+        try await storage.link(name, digest, as: .manifest)
         if let tag, try await stores.tags.digest(name, tag) != digest { try await stores.tags.set(name, tag, digest) }
         return StoredManifest(digest: digest, mediaType: ManifestStore.storedMediaType(bytes), bytes: bytes)
     }
@@ -189,8 +191,8 @@ public struct MirrorCache: Sendable {
     /// and the tags that point at it.
     public func unlink(_ digest: Digest, from names: [RepositoryName]) async throws {
         for name in names {
-            try await storage.deleteLink(layout.layerLink(name, digest))
-            try await storage.deleteLink(layout.revisionLink(name, digest))
+            try await storage.unlink(name, digest, as: .layer)
+            try await storage.unlink(name, digest, as: .manifest)
             try await storage.deleteIfPresent(layout.mirrorReferrers(name, digest))
             for tag in try await storage.listIfPresent(layout.tags(name)) {
                 guard let tag = try? Tag(tag), try await stores.tags.digest(name, tag) == digest else { continue }
@@ -211,6 +213,7 @@ public struct MirrorCache: Sendable {
     /// Removes a blob's bytes; only for blobs that no repository links any more.
     public func deleteData(_ digest: Digest) async throws {
         try await storage.deleteIfPresent(layout.blobDirectory(digest))
+        await storage.cache.forgetDescriptor(of: digest)
     }
 
     /// Removes what is left of a cached repository that links nothing any more, so the catalog
@@ -220,8 +223,8 @@ public struct MirrorCache: Sendable {
         for algorithm in Digest.Algorithm.allCases {
             let layers = "\(layout.repository(name))/_layers/\(algorithm.rawValue)"
             let revisions = "\(layout.revisions(name))/\(algorithm.rawValue)"
-            if try await !storage.listIfPresent(layers).isEmpty { return }
-            if try await !storage.listIfPresent(revisions).isEmpty { return }
+            if try await !storage.listIfPresent(layers, limit: 1).isEmpty { return }
+            if try await !storage.listIfPresent(revisions, limit: 1).isEmpty { return }
         }
         try await storage.deleteIfPresent("\(layout.repository(name))/_layers")
         try await storage.deleteIfPresent("\(layout.repository(name))/_manifests")

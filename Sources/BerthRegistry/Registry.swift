@@ -1,3 +1,4 @@
+public import BerthCache
 public import BerthStorage
 public import Foundation
 public import Logging
@@ -24,13 +25,16 @@ public struct Registry: Sendable {
     let stores: Stores
     let router: RepositoryRouter
 
-    /// `routed` are the namespaces besides local storage (upstream mirrors), asked in order.
+    /// `routed` are the namespaces besides local storage (upstream mirrors), asked in order;
+    /// `cache` is the descriptor cache in front of storage (the mirrors must share it).
     public init(
-        driver: any StorageDriver, options: Options = Options(), logger: Logger, routed: [any RoutedNamespace] = []
+        driver: any StorageDriver, cache: any DescriptorCache = NoDescriptorCache(), options: Options = Options(),
+        logger: Logger, routed: [any RoutedNamespace] = []
     ) {
         self.options = options
         stores = Stores(
-            storage: RegistryStorage(driver: driver, logger: logger), redirects: !options.redirectDisabled,
+            storage: RegistryStorage(driver: driver, cache: cache, logger: logger),
+            redirects: !options.redirectDisabled,
             foreignLayerURLs: options.foreignLayerURLs)
         router = RepositoryRouter(local: LocalNamespace(stores: stores), routed: routed)
     }

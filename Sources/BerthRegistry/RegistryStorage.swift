@@ -1,14 +1,46 @@
+internal import BerthCache
 internal import BerthStorage
 internal import Foundation
 internal import Logging
 internal import OCI
 
 /// The storage driver as the stores use it: registry:2's link files, and presence, listing and
-/// deletion that treat an absent path as empty rather than as an error.
+/// deletion that treat an absent path as empty rather than as an error; with the descriptor
+/// cache in front of the links and stats every pull reads.
 struct RegistryStorage: Sendable {
     let driver: any StorageDriver
+    let cache: any DescriptorCache
     let layout = RegistryLayout()
     let logger: Logger
+
+    // MARK: repository links, through the cache
+
+    func linkPath(_ name: RepositoryName, _ digest: Digest, _ kind: LinkKind) -> String {
+        switch kind {
+        case .layer: layout.layerLink(name, digest)
+        case .manifest: layout.revisionLink(name, digest)
+        }
+    }
+
+    /// Whether the repository links the digest as `kind`.
+    func isLinked(_ name: RepositoryName, _ digest: Digest, as kind: LinkKind) async throws -> Bool {
+        if await cache.isLinked(digest, as: kind, in: name) == true { return true }
+        guard try await readLink(linkPath(name, digest, kind)) != nil else { return false }
+        await cache.rememberLink(digest, as: kind, in: name)
+        return true
+    }
+
+    func link(_ name: RepositoryName, _ digest: Digest, as kind: LinkKind) async throws {
+        try await writeLink(linkPath(name, digest, kind), digest)
+        await cache.rememberLink(digest, as: kind, in: name)
+    }
+
+    func unlink(_ name: RepositoryName, _ digest: Digest, as kind: LinkKind) async throws {
+        try await deleteLink(linkPath(name, digest, kind))
+        await cache.forgetLink(digest, as: kind, in: name)
+    }
+
+    // MARK: storage
 
     /// The digest a link file names, or nil when there is no link.
     func readLink(_ path: String) async throws -> Digest? {
@@ -44,10 +76,11 @@ struct RegistryStorage: Sendable {
         }
     }
 
-    /// Children of a directory; an absent directory has none.
-    func listIfPresent(_ path: String) async throws -> [String] {
+    /// Children of a directory (a page of them: after `after`, at most `limit`); an absent
+    /// directory has none.
+    func listIfPresent(_ path: String, after: String? = nil, limit: Int? = nil) async throws -> [String] {
         do {
-            return try await driver.list(path)
+            return try await driver.list(path, after: after, limit: limit)
         } catch StorageError.notFound {
             return []
         }

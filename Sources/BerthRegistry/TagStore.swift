@@ -1,3 +1,4 @@
+internal import BerthCache
 internal import OCI
 
 /// Tags of repositories (`_manifests/tags/<tag>/current/link` and its index).
@@ -8,7 +9,10 @@ struct TagStore: Sendable {
 
     /// The digest the tag points at, or nil.
     func digest(_ name: RepositoryName, _ tag: Tag) async throws -> Digest? {
-        try await storage.readLink(layout.tagCurrentLink(name, tag))
+        if let known = await storage.cache.digest(of: tag, in: name) { return known }
+        guard let digest = try await storage.readLink(layout.tagCurrentLink(name, tag)) else { return nil }
+        await storage.cache.rememberTag(tag, in: name, as: digest)
+        return digest
     }
 
     /// Points a tag at a manifest the way registry:2 does: the index link first, then `current`,
@@ -16,10 +20,12 @@ struct TagStore: Sendable {
     func set(_ name: RepositoryName, _ tag: Tag, _ digest: Digest) async throws {
         try await storage.writeLink(layout.tagIndexLink(name, tag, digest), digest)
         try await storage.writeLink(layout.tagCurrentLink(name, tag), digest)
+        await storage.cache.rememberTag(tag, in: name, as: digest)
     }
 
     func delete(_ name: RepositoryName, _ tag: Tag) async throws {
         try await storage.deleteIfPresent(layout.tag(name, tag))
+        await storage.cache.forgetTag(tag, in: name)
     }
 
     /// The repository's tags in lexical order, after `last`, at most `limit` of them.
@@ -31,9 +37,6 @@ struct TagStore: Sendable {
         }
         // A tag is a directory under `tags/`, as registry:2 lists them: deleting a tag removes its
         // directory. (Checking each tag's `current` link would cost a file system call per tag.)
-        var tags = try await storage.listIfPresent(layout.tags(name))
-        if let last { tags.removeAll { $0 <= last } }
-        if let limit, tags.count > limit { tags.removeLast(tags.count - limit) }
-        return tags
+        return try await storage.listIfPresent(layout.tags(name), after: last, limit: limit)
     }
 }

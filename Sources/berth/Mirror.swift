@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BerthCache
 import BerthConfig
 import BerthRegistry
 import BerthStorage
@@ -23,10 +24,13 @@ struct Mirror: Service {
     let interval: Duration
     let logger: Logger
 
-    init?(_ configuration: Configuration, driver: any StorageDriver, logger: Logger) {
+    init?(
+        _ configuration: Configuration, driver: any StorageDriver, descriptors: any DescriptorCache, logger: Logger
+    ) {
         let mirror = configuration.mirror
         guard !mirror.upstreams.isEmpty else { return nil }
-        cache = MirrorCache(driver: driver, logger: logger)
+        let cache = MirrorCache(driver: driver, cache: descriptors, logger: logger)
+        self.cache = cache
         interval = mirror.sweepInterval
         self.logger = logger
         let prefixes = Set(mirror.upstreams.flatMap(\.prefixes))

@@ -1,6 +1,8 @@
 import ArgumentParser
+import AsyncHTTPClient
 import BerthAPI
 import BerthAuth
+import BerthCache
 import BerthConfig
 import BerthHTTP
 import BerthRegistry
@@ -40,16 +42,30 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "berth")
         for warning in loaded.warnings { logger.warning("\(warning)") }
 
+        let storage: StorageSetup
         let server: HTTPServer
         let registry: Registry
         let mirror: Mirror?
         do {
-            (server, registry, mirror) = try await makeServer(configuration, logger: logger, source: loaded.source)
+            storage = try StorageSetup.make(configuration.storage, logger: logger)
+            (server, registry, mirror) = try await makeServer(
+                configuration, storage: storage, logger: logger, source: loaded.source)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
             throw ExitCode(1)
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let client = storage.client {
+            services.append(.init(service: HTTPClientService(client: client)))  // the last to go
+        }
+        do {
+            // A bucket that is missing or refuses the credentials is said now, not at the first push.
+            try await registry.checkStorage()
+        } catch {
+            logger.error("storage is not usable: \(error)", metadata: storage.metadata)
+            try? await storage.client?.shutdown()
+            throw ExitCode(1)
+        }
         if let mirror {
             // Partial fetches a crash left behind; no fetch runs yet.
             try await mirror.cache.removeStaging()
@@ -80,18 +96,10 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func makeServer(
-        _ configuration: Configuration, logger: Logger, source: String
+        _ configuration: Configuration, storage: StorageSetup, logger: Logger, source: String
     ) async throws
         -> (HTTPServer, Registry, Mirror?)
     {
-        let root = URL(fileURLWithPath: configuration.storage.rootDirectory).standardizedFileURL.path
-        do {
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        } catch {
-            throw ConfigError(
-                key: "storage.filesystem.rootdirectory", message: "cannot create \(root): \(error.localizedDescription)"
-            )
-        }
         var options = Registry.Options()
         options.deleteEnabled = configuration.storage.deleteEnabled
         options.readOnly = configuration.storage.readOnly
@@ -100,9 +108,15 @@ struct Serve: AsyncParsableCommand {
             options.foreignLayerURLs = ForeignLayerPolicy(
                 allow: configuration.validation.urlsAllow, deny: configuration.validation.urlsDeny)
         }
-        let driver = FilesystemDriver(root: root)
-        let mirror = Mirror(configuration, driver: driver, logger: logger)
-        let registry = Registry(driver: driver, options: options, logger: logger, routed: mirror?.namespaces ?? [])
+        let driver = storage.driver
+        let cache: any DescriptorCache =
+            switch configuration.storage.blobDescriptorCache {
+            case .none: NoDescriptorCache()
+            case .inMemory(let size): InMemoryDescriptorCache(capacity: size)
+            }
+        let mirror = Mirror(configuration, driver: driver, descriptors: cache, logger: logger)
+        let registry = Registry(
+            driver: driver, cache: cache, options: options, logger: logger, routed: mirror?.namespaces ?? [])
 
         var apiOptions = RegistryAPI.Options()
         apiOptions.urls = URLBuilder(
@@ -142,11 +156,11 @@ struct Serve: AsyncParsableCommand {
         let server = HTTPServer(configuration: http, responder: api, logger: logger) { address in
             logger.info(
                 "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
-                metadata: [
-                    "config": "\(source)", "storage": "filesystem", "rootdirectory": "\(root)",
-                    "delete": "\(configuration.storage.deleteEnabled)", "readonly": "\(configuration.storage.readOnly)",
-                    "auth": "\(authKind)",
-                ])
+                metadata: storage.metadata.merging(
+                    [
+                        "config": "\(source)", "delete": "\(configuration.storage.deleteEnabled)",
+                        "readonly": "\(configuration.storage.readOnly)", "auth": "\(authKind)",
+                    ], uniquingKeysWith: { $1 }))
         }
         return (server, registry, mirror)
     }

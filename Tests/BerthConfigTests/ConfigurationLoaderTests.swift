@@ -46,6 +46,7 @@ import Testing
             """)
         let c = loaded.configuration
         #expect(c.storage.rootDirectory == "/var/lib/registry")
+        #expect(c.storage.blobDescriptorCache == .inMemory(size: 10_000))
         #expect(c.http.host == "0.0.0.0" && c.http.port == 5000)
         #expect(c.http.headers.map { "\($0.0)=\($0.1)" } == ["X-Content-Type-Options=nosniff"])
         #expect(c.log.fields.map(\.0) == ["service"])
@@ -57,6 +58,19 @@ import Testing
         #expect(loaded.configuration.storage.rootDirectory == ConfigurationLoader.defaultRootDirectory)
         #expect(loaded.configuration.http.port == 5000)
         #expect(loaded.source == "embedded default")
+        #expect(loaded.configuration.storage.blobDescriptorCache == .inMemory(size: 10_000))
+    }
+
+    @Test func blobDescriptorCache() throws {
+        let root = "storage:\n  filesystem:\n    rootdirectory: /a\n"
+        // As in registry:2: no cache section, no cache.
+        #expect(try load(root).configuration.storage.blobDescriptorCache == .none)
+        let sized = try load(root + "  cache:\n    blobdescriptor: inmemory\n    blobdescriptorsize: 500\n")
+        #expect(sized.configuration.storage.blobDescriptorCache == .inMemory(size: 500))
+        let fromEnvironment = try load(root, env: ["REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR": "inmemory"])
+        #expect(fromEnvironment.configuration.storage.blobDescriptorCache == .inMemory(size: 10_000))
+        #expect(error(root + "  cache:\n    blobdescriptor: memcached\n")?.key == "storage.cache.blobdescriptor")
+        #expect(error(root + "  cache:\n    blobdescriptorsize: 0\n")?.key == "storage.cache.blobdescriptorsize")
     }
 
     @Test func environmentOverridesFile() throws {
@@ -75,9 +89,71 @@ import Testing
         #expect(c.http.headers.first?.0 == "X-A")
     }
 
-    @Test func environmentSelectsStorageDriver() {
-        let e = error("storage:\n  filesystem:\n    rootdirectory: /a\n", env: ["REGISTRY_STORAGE": "s3"])
-        #expect(e?.key == "storage.s3")
+    /// registry:2's image ships a filesystem config.yml; `REGISTRY_STORAGE=s3` and its
+    /// variables switch it to S3, keeping the storage settings that are not a driver.
+    @Test func environmentSelectsStorageDriver() throws {
+        let file = "storage:\n  filesystem:\n    rootdirectory: /a\n  delete:\n    enabled: true\n"
+        #expect(error(file, env: ["REGISTRY_STORAGE": "s3"])?.key == "storage.s3.bucket")
+        let c = try load(
+            file,
+            env: [
+                "REGISTRY_STORAGE": "s3", "REGISTRY_STORAGE_S3_BUCKET": "images",
+                "REGISTRY_STORAGE_S3_REGION": "eu-west-1",
+                "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token",
+            ]
+        ).configuration
+        guard case .s3(let s3) = c.storage.driver else {
+            Issue.record("not s3: \(c.storage.driver)")
+            return
+        }
+        #expect(s3.bucket == "images" && s3.region == "eu-west-1")
+        #expect(s3.accessKey == "AKID" && s3.secretKey == "secret" && s3.sessionToken == "token")
+        #expect(c.storage.deleteEnabled)
+    }
+
+    @Test func s3KeysAsRegistry2Has() throws {
+        let c = try load(
+            """
+            storage:
+              s3:
+                accesskey: AK
+                secretkey: SK
+                region: us-east-1
+                regionendpoint: http://minio:9000
+                forcepathstyle: true
+                bucket: registry
+                encrypt: true
+                keyid: my-key
+                secure: false
+                skipverify: true
+                v4auth: true
+                chunksize: 5242880
+                multipartcopychunksize: 33554432
+                multipartcopymaxconcurrency: 10
+                multipartcopythresholdsize: 0
+                rootdirectory: /registry
+                storageclass: NONE
+                useragent: me
+              redirect:
+                disable: true
+            """
+        ).configuration
+        guard case .s3(let s3) = c.storage.driver else {
+            Issue.record("not s3")
+            return
+        }
+        #expect(s3.regionEndpoint == "http://minio:9000" && s3.forcePathStyle && !s3.secure && s3.skipVerify)
+        #expect(s3.encrypt && s3.keyID == "my-key" && s3.storageClass == nil)
+        #expect(s3.chunkSize == 5 << 20 && s3.multipartCopyChunkSize == 32 << 20)
+        #expect(s3.multipartCopyMaxConcurrency == 10 && s3.multipartCopyThresholdSize == 0)
+        #expect(s3.rootDirectory == "/registry" && c.storage.redirectDisabled)
+        #expect(c.storage.rootDirectory == nil)
+        let base = "storage:\n  s3:\n    bucket: b\n    region: r\n    accesskey: a\n    secretkey: s\n"
+        #expect(error(base + "    chunksize: 1000\n")?.key == "storage.s3.chunksize")
+        #expect(error(base + "    storageclass: COLD\n")?.key == "storage.s3.storageclass")
+        #expect(error(base + "    v4auth: false\n")?.key == "storage.s3.v4auth")
+        #expect(error("storage:\n  s3:\n    bucket: b\n    region: r\n")?.key == "storage.s3.accesskey")
+        #expect(error(base + "  filesystem:\n    rootdirectory: /a\n")?.key == "storage")
     }
 
     @Test func unknownKeysAreWarnings() throws {
@@ -161,7 +237,7 @@ import Testing
         ] {
             #expect(error(root + section) != nil, "\(section)")
         }
-        #expect(error("storage:\n  s3:\n    bucket: b\n")?.key == "storage.s3")
+        #expect(error("storage:\n  azure:\n    accountname: b\n")?.key == "storage.azure")
         #expect(error(root + "storage:\n  cache:\n    blobdescriptor: redis\n") != nil)
     }
 

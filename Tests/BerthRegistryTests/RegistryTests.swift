@@ -1,3 +1,4 @@
+import BerthCache
 import BerthRegistry
 import BerthStorage
 import Foundation
@@ -18,7 +19,11 @@ import Testing
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var options = Registry.Options()
         options.deleteEnabled = true
-        registry = Registry(driver: FilesystemDriver(root: root), options: options, logger: Logger(label: "test"))
+        // With the cache `berth serve` has by default, so that every test here would see a
+        // read the cache answers wrongly.
+        registry = Registry(
+            driver: FilesystemDriver(root: root), cache: InMemoryDescriptorCache(), options: options,
+            logger: Logger(label: "test"))
     }
 
     func body(_ bytes: [UInt8], chunk: Int = 1000) -> [ByteBuffer] {

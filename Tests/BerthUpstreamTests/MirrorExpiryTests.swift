@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BerthCache
 import BerthConfig
 import BerthRegistry
 import BerthStorage
@@ -24,8 +25,11 @@ import Testing
         root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-expiry-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         driver = FilesystemDriver(root: root)
-        cache = MirrorCache(driver: driver, logger: Logger(label: "test"))
-        local = Registry(driver: driver, options: Registry.Options(), logger: Logger(label: "test"))
+        // One descriptor cache for both, as `berth serve` has: what expiry removes must be
+        // forgotten by the registry's reads too.
+        let descriptors = InMemoryDescriptorCache()
+        cache = MirrorCache(driver: driver, cache: descriptors, logger: Logger(label: "test"))
+        local = Registry(driver: driver, cache: descriptors, options: Registry.Options(), logger: Logger(label: "test"))
     }
 
     func expiry(ttl: Duration = .seconds(100), maxSize: Int64? = nil, inUse: Duration = .seconds(10)) -> MirrorExpiry {
