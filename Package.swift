@@ -56,7 +56,13 @@ let package = Package(
         // The descriptor cache in front of links and stats: in memory, or Redis.
         .target(
             name: "BerthCache",
-            dependencies: ["OCI"],
+            dependencies: [
+                "OCI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The registry domain: blobs, uploads, manifests, tags, referrers.
@@ -175,7 +181,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "BerthCacheTests", dependencies: ["BerthCache", "OCI"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BerthCacheTests",
+            dependencies: [
+                "BerthCache", "OCI", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "BerthHTTPTests",
             dependencies: [

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests drive (see ../shared/TESTING.md): Docker engine,
-# registry:2 (CNCF distribution 2.8), skopeo, podman, containerd, openssl, SeaweedFS (S3), and the Python test tools.
+# registry:2 (CNCF distribution 2.8), skopeo, podman, containerd, openssl, Redis, SeaweedFS (S3), and the
+# Python test tools.
 # Idempotent: installs only what is missing. Needs root (apt-get).
 set -euo pipefail
 
 missing=()
 for pair in dockerd:docker.io docker-registry:docker-registry skopeo:skopeo containerd:containerd \
-            podman:podman openssl:openssl curl:curl ab:apache2-utils wrk:wrk; do
+            podman:podman openssl:openssl curl:curl ab:apache2-utils wrk:wrk redis-server:redis-server; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -12,11 +12,11 @@ swift format lint --strict --recursive Sources Tests Package.swift
 echo "== build"
 swift build --build-tests
 
-echo "== unit tests (the storage driver suite also runs against SeaweedFS, a real S3 server)"
+echo "== unit tests (the storage driver suite also runs against SeaweedFS, a real S3 server; Redis tests against redis-server)"
 s3_dir="$(mktemp -d)"
 trap 'python3 e2e/seaweed.py stop "$s3_dir"; rm -rf "$s3_dir"' EXIT
 eval "$(python3 e2e/seaweed.py start "$s3_dir")"
-BERTH_TEST_S3_REQUIRED=1 swift test --skip-build
+BERTH_TEST_S3_REQUIRED=1 BERTH_TEST_REDIS_REQUIRED=1 swift test --skip-build
 python3 e2e/seaweed.py stop "$s3_dir"
 
 echo "== end-to-end tests (real berth binary, real clients)"

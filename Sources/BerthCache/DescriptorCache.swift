@@ -19,7 +19,9 @@ public protocol DescriptorCache: Sendable {
     func forgetLink(_ digest: Digest, as kind: LinkKind, in name: RepositoryName) async
 
     func digest(of tag: Tag, in name: RepositoryName) async -> Digest?
-    func rememberTag(_ tag: Tag, in name: RepositoryName, as digest: Digest) async
+    /// `replacing` is true when the tag was just written; false for a fill after a miss, which
+    /// must not replace what another process may have set since it read storage.
+    func rememberTag(_ tag: Tag, in name: RepositoryName, as digest: Digest, replacing: Bool) async
     func forgetTag(_ tag: Tag, in name: RepositoryName) async
 }
 
@@ -55,6 +57,6 @@ public struct NoDescriptorCache: DescriptorCache {
     public func rememberLink(_ digest: Digest, as kind: LinkKind, in name: RepositoryName) async {}
     public func forgetLink(_ digest: Digest, as kind: LinkKind, in name: RepositoryName) async {}
     public func digest(of tag: Tag, in name: RepositoryName) async -> Digest? { nil }
-    public func rememberTag(_ tag: Tag, in name: RepositoryName, as digest: Digest) async {}
+    public func rememberTag(_ tag: Tag, in name: RepositoryName, as digest: Digest, replacing: Bool) async {}
     public func forgetTag(_ tag: Tag, in name: RepositoryName) async {}
 }

@@ -49,7 +49,7 @@ public final class InMemoryDescriptorCache: DescriptorCache {
     }
 
     public func digest(of tag: Tag, in name: RepositoryName) async -> Digest? { nil }
-    public func rememberTag(_ tag: Tag, in name: RepositoryName, as digest: Digest) async {}
+    public func rememberTag(_ tag: Tag, in name: RepositoryName, as digest: Digest, replacing: Bool) async {}
     public func forgetTag(_ tag: Tag, in name: RepositoryName) async {}
 }
 

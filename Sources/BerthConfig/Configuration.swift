@@ -34,6 +34,24 @@ public struct Configuration: Sendable {
         /// `inmemory`, holding at most `size` descriptors and as many links
         /// (`storage.cache.blobdescriptorsize`).
         case inMemory(size: Int)
+        /// `redis`, with the top-level `redis:` section.
+        case redis(Redis)
+    }
+
+    /// registry:2's `redis:` section.
+    public struct Redis: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var username: String?
+        public var password: String?
+        public var db = 0
+        public var dialTimeout: Duration?
+        public var readTimeout: Duration?
+        public var writeTimeout: Duration?
+        public var maxIdle = 16
+        public var maxActive = 0
+        public var idleTimeout: Duration = .seconds(300)
+        public var tls = false
     }
 
     /// `storage.maintenance.uploadpurging`, parsed for compatibility.

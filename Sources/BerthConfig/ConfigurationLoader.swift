@@ -75,6 +75,11 @@ public enum ConfigurationLoader {
             try reader.duration("storage.maintenance.uploadpurging.interval") ?? config.storage.uploadPurging.interval
         config.storage.uploadPurging.dryRun = try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
         config.storage.blobDescriptorCache = try decodeBlobDescriptorCache(reader)
+        if reader.has("redis"), case .redis = config.storage.blobDescriptorCache {
+        } else if reader.has("redis") {
+            _ = try? decodeRedis(reader)
+            warnings.append("redis is not used: storage.cache.blobdescriptor is not redis")
+        }
 
         try decodeLog(reader, &config)
         try decodeHTTP(reader, &config)
@@ -103,7 +108,6 @@ public enum ConfigurationLoader {
     /// quietly change behaviour (no auth, no mirroring), so Berth refuses to start.
     static func refuseUnsupported(_ reader: ConfigReader) throws {
         let unsupported: [(String, String)] = [
-            ("redis", "the Redis cache is not supported yet"),
             ("notifications", "notifications (webhooks) are not supported yet"),
             ("middleware", "storage and registry middleware are not supported yet"),
             (
@@ -135,13 +139,39 @@ public enum ConfigurationLoader {
         switch try reader.string("storage.cache.blobdescriptor")?.lowercased() {
         case nil, "": return .none
         case "inmemory": return .inMemory(size: size)
-        case "redis":
-            throw ConfigError(
-                key: "storage.cache.blobdescriptor",
-                message: "redis is not supported yet; use inmemory (the redis cache comes with scale-out support)")
+        case "redis": return .redis(try decodeRedis(reader))
         case let other?:
             throw ConfigError(key: "storage.cache.blobdescriptor", message: "must be inmemory or redis, not \(other)")
         }
+    }
+
+    static func decodeRedis(_ reader: ConfigReader) throws -> Configuration.Redis {
+        guard let address = try reader.string("redis.addr"), !address.isEmpty else {
+            throw ConfigError(
+                key: "redis.addr", message: "is required when storage.cache.blobdescriptor is redis (host:port)")
+        }
+        guard let (parsedHost, port) = parseAddress(address), port > 0 else {
+            throw ConfigError(key: "redis.addr", message: "must be host:port, not \(address)")
+        }
+        let host = address.hasPrefix(":") ? "localhost" : parsedHost
+        var redis = Configuration.Redis(host: host, port: port)
+        redis.username = try reader.string("redis.username").flatMap { $0.isEmpty ? nil : $0 }
+        redis.password = try reader.string("redis.password").flatMap { $0.isEmpty ? nil : $0 }
+        redis.db = try reader.int("redis.db", range: 0...1_000_000) ?? 0
+        // registry:2: a zero or absent timeout means none; Berth keeps a second for each, so
+        // that a Redis that stops answering slows no request by more than that.
+        func timeout(_ key: String) throws -> Duration? {
+            let value = try reader.duration("redis.\(key)") ?? .seconds(1)
+            return value == .zero ? .seconds(1) : value
+        }
+        redis.dialTimeout = try timeout("dialtimeout")
+        redis.readTimeout = try timeout("readtimeout")
+        redis.writeTimeout = try timeout("writetimeout")
+        redis.maxIdle = try reader.int("redis.pool.maxidle", range: 0...100_000) ?? redis.maxIdle
+        redis.maxActive = try reader.int("redis.pool.maxactive", range: 0...100_000) ?? redis.maxActive
+        redis.idleTimeout = try reader.duration("redis.pool.idletimeout") ?? redis.idleTimeout
+        redis.tls = try reader.bool("redis.tls.enabled") ?? false
+        return redis
     }
 
     static func decodeLog(_ reader: ConfigReader, _ config: inout Configuration) throws {

@@ -11,7 +11,7 @@ struct TagStore: Sendable {
     func digest(_ name: RepositoryName, _ tag: Tag) async throws -> Digest? {
         if let known = await storage.cache.digest(of: tag, in: name) { return known }
         guard let digest = try await storage.readLink(layout.tagCurrentLink(name, tag)) else { return nil }
-        await storage.cache.rememberTag(tag, in: name, as: digest)
+        await storage.cache.rememberTag(tag, in: name, as: digest, replacing: false)
         return digest
     }
 
@@ -20,7 +20,7 @@ struct TagStore: Sendable {
     func set(_ name: RepositoryName, _ tag: Tag, _ digest: Digest) async throws {
         try await storage.writeLink(layout.tagIndexLink(name, tag, digest), digest)
         try await storage.writeLink(layout.tagCurrentLink(name, tag), digest)
-        await storage.cache.rememberTag(tag, in: name, as: digest)
+        await storage.cache.rememberTag(tag, in: name, as: digest, replacing: true)
     }
 
     func delete(_ name: RepositoryName, _ tag: Tag) async throws {

@@ -95,6 +95,29 @@ struct Serve: AsyncParsableCommand {
         logger.info("berth stopped")
     }
 
+    private func descriptorCache(_ kind: Configuration.BlobDescriptorCache, logger: Logger) -> any DescriptorCache {
+        switch kind {
+        case .none: return NoDescriptorCache()
+        case .inMemory(let size): return InMemoryDescriptorCache(capacity: size)
+        case .redis(let redis):
+            var client = RedisClient.Configuration(host: redis.host, port: redis.port)
+            client.username = redis.username
+            client.password = redis.password
+            client.db = redis.db
+            func amount(_ duration: Duration?) -> TimeAmount? {
+                duration.map { .nanoseconds(Int64($0 / .nanoseconds(1))) }
+            }
+            client.dialTimeout = amount(redis.dialTimeout)
+            client.readTimeout = amount(redis.readTimeout)
+            client.writeTimeout = amount(redis.writeTimeout)
+            client.maxIdle = redis.maxIdle
+            client.maxActive = redis.maxActive
+            client.idleTimeout = redis.idleTimeout
+            client.tls = redis.tls
+            return RedisDescriptorCache(client: RedisClient(client), logger: logger)
+        }
+    }
+
     private func makeServer(
         _ configuration: Configuration, storage: StorageSetup, logger: Logger, source: String
     ) async throws
@@ -109,11 +132,7 @@ struct Serve: AsyncParsableCommand {
                 allow: configuration.validation.urlsAllow, deny: configuration.validation.urlsDeny)
         }
         let driver = storage.driver
-        let cache: any DescriptorCache =
-            switch configuration.storage.blobDescriptorCache {
-            case .none: NoDescriptorCache()
-            case .inMemory(let size): InMemoryDescriptorCache(capacity: size)
-            }
+        let cache = descriptorCache(configuration.storage.blobDescriptorCache, logger: logger)
         let mirror = Mirror(configuration, driver: driver, descriptors: cache, logger: logger)
         let registry = Registry(
             driver: driver, cache: cache, options: options, logger: logger, routed: mirror?.namespaces ?? [])
@@ -150,6 +169,12 @@ struct Serve: AsyncParsableCommand {
             http.tls = try TLSContext.make(tls)
         }
         let scheme = http.tls == nil ? "http" : "https"
+        let cacheKind =
+            switch configuration.storage.blobDescriptorCache {
+            case .none: "none"
+            case .inMemory: "inmemory"
+            case .redis(let redis): "redis \(redis.host):\(redis.port)"
+            }
         let authKind =
             configuration.auth.htpasswd != nil
             ? "htpasswd" : configuration.auth.token.map { $0.server == nil ? "token" : "token+server" } ?? "none"
@@ -158,7 +183,8 @@ struct Serve: AsyncParsableCommand {
                 "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
                 metadata: storage.metadata.merging(
                     [
-                        "config": "\(source)", "delete": "\(configuration.storage.deleteEnabled)",
+                        "config": "\(source)", "cache": "\(cacheKind)",
+                        "delete": "\(configuration.storage.deleteEnabled)",
                         "readonly": "\(configuration.storage.readOnly)", "auth": "\(authKind)",
                     ], uniquingKeysWith: { $1 }))
         }

@@ -29,7 +29,7 @@ import Testing
 
     @Test func tagsAreNotKeptInOneProcess() async throws {
         let cache = InMemoryDescriptorCache()
-        await cache.rememberTag(try Tag("latest"), in: name, as: digest(1))
+        await cache.rememberTag(try Tag("latest"), in: name, as: digest(1), replacing: true)
         #expect(await cache.digest(of: try Tag("latest"), in: name) == nil)
     }
 
