@@ -16,6 +16,9 @@ import Testing
     {
         var configuration = RedisClient.Configuration(host: "127.0.0.1", port: server.port)
         configuration.password = server.password
+        // Generous, for a loaded machine; the timeout test sets its own.
+        configuration.dialTimeout = .seconds(10)
+        configuration.readTimeout = .seconds(10)
         configure(&configuration)
         return RedisClient(configuration)
     }
@@ -65,7 +68,7 @@ import Testing
             for _ in 0..<50 { _ = try? await redis.command(["GET", "a"]) }
         }
         #expect(elapsed < .seconds(1))
-        try server.start()
+        #expect(try server.start())
         try await Task.sleep(for: RedisClient.retryAfter + .milliseconds(100))
         #expect(try await redis.command(["SET", "a", "2"]) == "OK")
         #expect(try await redis.command(["GET", "a"]) == "2")
@@ -106,8 +109,10 @@ import Testing
     let tag = try! Tag("latest")
 
     func cache(_ server: RedisServer) -> RedisDescriptorCache {
-        RedisDescriptorCache(
-            client: RedisClient(.init(host: "127.0.0.1", port: server.port)), logger: Logger(label: "test"))
+        var configuration = RedisClient.Configuration(host: "127.0.0.1", port: server.port)
+        configuration.dialTimeout = .seconds(10)
+        configuration.readTimeout = .seconds(10)
+        return RedisDescriptorCache(client: RedisClient(configuration), logger: Logger(label: "test"))
     }
 
     @Test func entriesAreSharedBetweenReplicasAndForgotten() async throws {

@@ -14,23 +14,32 @@ final class RedisServer: @unchecked Sendable {
         return found
     }()
 
-    let port: Int
+    private(set) var port: Int
     let password: String?
     /// Spawned directly rather than through Foundation's `Process`, whose `waitUntilExit`
     /// spins on a thread that is not the main one.
     private var pid: pid_t = 0
 
-    init(password: String? = nil, port: Int? = nil) throws {
-        self.port = port ?? Self.freePort()
+    init(password: String? = nil) throws {
+        self.port = Self.freePort()
         self.password = password
-        try start()
+        // Tests run in parallel: another may take the free port between its pick and the
+        // server's bind, and then this server exits at once. Such a start is tried again on
+        // another port.
+        for _ in 0..<20 {
+            if try start() { return }
+            port = Self.freePort()
+        }
+        throw SpawnFailed()
     }
 
     deinit { stop() }
 
     struct SpawnFailed: Error {}
 
-    func start() throws {
+    /// Starts the server on `port`; false when it exited instead of listening there.
+    @discardableResult
+    func start() throws -> Bool {
         var arguments = [
             Self.binary!, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null",
@@ -55,9 +64,28 @@ final class RedisServer: @unchecked Sendable {
         var pid: pid_t = 0
         guard posix_spawn(&pid, Self.binary!, &files, &attributes, &argv, environ) == 0 else { throw SpawnFailed() }
         self.pid = pid
-        // Ready once it accepts connections.
-        let deadline = Date().addingTimeInterval(10)
-        while !Self.accepts(port), Date() < deadline { usleep(20_000) }
+        // Ready once it accepts connections and is still alive a moment later (what answered
+        // may otherwise be another test's server on a port this one failed to bind).
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if !alive() { return false }
+            if Self.accepts(port) {
+                usleep(50_000)
+                if alive() { return true }
+                return false
+            }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    private func alive() -> Bool {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid {
+            pid = 0
+            return false
+        }
+        return true
     }
 
     func stop() {
