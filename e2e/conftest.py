@@ -26,7 +26,8 @@ class Berth:
         self.tmp = tmp
         self.data = os.path.join(tmp, "data")
         named = {"filesystem", "s3"} & set((config or {}).get("storage", {}))
-        storage = {} if named else {"filesystem": {"rootdirectory": self.data}}
+        # A test's own filesystem block is merged over this one; its own s3 block replaces it.
+        storage = {} if "s3" in named else {"filesystem": {"rootdirectory": self.data}}
         # On S3 unless the test names its own storage (sharing a directory with registry:2).
         if s3 and not named:
             storage = {"s3": s3.config(os.path.basename(tmp.rstrip("/")) + "-" + os.urandom(4).hex()),
