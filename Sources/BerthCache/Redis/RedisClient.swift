@@ -11,7 +11,8 @@ public actor RedisClient {
         public var username: String?
         public var password: String?
         public var db = 0
-        /// `dialtimeout`, `readtimeout` (a command's reply), `writetimeout`; nil: none.
+        /// `dialtimeout`, `readtimeout`; nil: none. A command's write and its reply are bounded
+        /// together by the read timeout, so `writetimeout` is carried but adds no check of its own.
         public var dialTimeout: TimeAmount? = .seconds(1)
         public var readTimeout: TimeAmount? = .seconds(1)
         public var writeTimeout: TimeAmount? = .seconds(1)
