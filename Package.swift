@@ -123,7 +123,7 @@ let package = Package(
         .target(
             name: "BerthUpstream",
             dependencies: [
-                "OCI", "BerthConfig", "BerthRegistry", "BerthStorage",
+                "OCI", "BerthConfig", "BerthRegistry", "BerthStorage", "BerthCache",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

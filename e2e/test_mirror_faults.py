@@ -19,8 +19,8 @@ from peers import wait_for
 class ScriptedUpstream:
     """Serves one image (a config and two 1 MiB layers, tag v1) from memory, with `Range`, and
     logs every request. Set `status` (and `retry_after`) to answer everything with it, `delay`
-    to answer late, or `drops` (a count, -1 for always) to cut blob GETs after `drop_after`
-    bytes."""
+    to answer late, `pace` to send blobs slowly, or `drops` (a count, -1 for always) to cut blob
+    GETs after `drop_after` bytes."""
 
     def __init__(self):
         self.config = b'{"architecture":"amd64","os":"linux"}'
@@ -40,6 +40,8 @@ class ScriptedUpstream:
         self.drops = 0
         self.drop_after = 300_000
         self.stop_on_drop = False
+        # Seconds between 64 KiB pieces of a blob body: a download that lasts while others join.
+        self.pace = 0
         upstream = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -94,7 +96,12 @@ class ScriptedUpstream:
                     if upstream.stop_on_drop:
                         upstream.server.socket.close()  # stopped: nothing listens any more
                     return
-                self.wfile.write(body)
+                if not upstream.pace:
+                    return self.wfile.write(body)
+                for start in range(0, len(body), 64 << 10):
+                    self.wfile.write(body[start:start + (64 << 10)])
+                    self.wfile.flush()
+                    time.sleep(upstream.pace)
 
             def send(self, status, body, content_type, head, headers=None):
                 self.send_response(status)

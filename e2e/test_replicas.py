@@ -1,9 +1,11 @@
 """Two Berth replicas on one S3 bucket (SeaweedFS) and one Redis, on different ports and with no
 load balancer: the test alternates between them. What it shows: an upload continued by the other
 replica chunk by chunk, tags answered alike by both through the shared cache, and Redis stopped
-and restarted under traffic with no request failing."""
+and restarted under traffic with no request failing, a replica killed mid-upload, and cold
+mirror pulls through both replicas that cause one upstream download per blob."""
 import concurrent.futures
 import os
+import signal
 import subprocess
 import time
 
@@ -12,6 +14,7 @@ import requests
 
 from conftest import Berth, absolute, digest, image, push_blob, put_manifest
 from peers import free_port, port_open, wait_for
+from test_mirror_faults import NAME, ScriptedUpstream
 
 
 class Redis:
@@ -41,16 +44,20 @@ def redis(tmp_path):
     server.stop()
 
 
-def replicas(tmp_path, seaweed, redis, count=2):
-    s3 = seaweed.config("replicas-" + os.urandom(4).hex())
+def replicas(tmp_path, seaweed, redis, count=2, storage=None, extra=None):
+    """Replicas with one config: on one S3 root (small parts, so that a test upload spans
+    several), or on `storage` when given."""
+    storage = storage or {"s3": seaweed.config("replicas-" + os.urandom(4).hex(), chunksize=5 << 20),
+                          "redirect": {"disable": True}}
     started = []
     for n in range(count):
         d = tmp_path / f"replica{n}"
         d.mkdir()
         started.append(Berth(str(d), {
-            "storage": {"s3": s3, "redirect": {"disable": True}, "cache": {"blobdescriptor": "redis"}},
+            "storage": {**storage, "cache": {"blobdescriptor": "redis"}},
             "redis": {"addr": f"127.0.0.1:{redis.port}", "readtimeout": "500ms", "dialtimeout": "200ms"},
             "http": {"secret": "the-same-on-every-replica"},
+            **(extra or {}),
         }).start())
     return started
 
@@ -129,6 +136,135 @@ def test_redis_stopped_and_restarted_under_traffic_fails_no_request(seaweed, red
         put_manifest(b.url, "team/app", "v1", two)
         assert requests.get(f"{a.url}/v2/team/app/manifests/v1").content == two
         restarted.stop()
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_replica_killed_mid_upload_loses_nothing_acknowledged(seaweed, redis, tmp_path):
+    a, b = replicas(tmp_path, seaweed, redis)
+    try:
+        data = os.urandom(26 << 20)
+        r = requests.post(f"{a.url}/v2/team/app/blobs/uploads/")
+        path = absolute(a.url, r.headers["Location"]).split(a.url, 1)[1]
+        first = 7 << 20  # more than one S3 part (5 MiB in tests' config): a part and a tail
+        r = requests.patch(a.url + path, data=data[:first],
+                           headers={"Content-Range": f"0-{first - 1}", "Content-Type": "application/octet-stream"})
+        assert r.status_code == 202, r.text
+        path = absolute(a.url, r.headers["Location"]).split(a.url, 1)[1]
+
+        # The next chunk is cut off halfway: a is killed while its bytes arrive.
+        def body():
+            sent = first
+            while sent < first + (12 << 20):
+                yield data[sent:sent + (1 << 20)]
+                sent += 1 << 20
+                if sent == first + (6 << 20):
+                    time.sleep(0.5)  # let a hand what it has to storage, then kill it mid-request
+                    a.stop(sig=signal.SIGKILL)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.patch(a.url + path, data=body(), headers={"Content-Type": "application/octet-stream"},
+                           timeout=30)
+
+        # The client asks the other replica where the upload stands and goes on from there.
+        r = requests.get(b.url + path)
+        assert r.status_code == 204, r.text
+        end = int(r.headers["Range"].split("-")[1]) + 1
+        assert first <= end <= first + (6 << 20), end
+        r = requests.patch(b.url + path, data=data[end:],
+                           headers={"Content-Range": f"{end}-{len(data) - 1}", "Content-Type": "application/octet-stream"})
+        assert r.status_code == 202, r.text
+        path = absolute(b.url, r.headers["Location"]).split(b.url, 1)[1]
+        r = requests.put(b.url + path, params={"digest": digest(data)})
+        assert r.status_code == 201, r.text
+        assert requests.get(f"{b.url}/v2/team/app/blobs/{digest(data)}").content == data
+    finally:
+        a.stop()
+        b.stop()
+
+
+@pytest.fixture
+def scripted():
+    upstream = ScriptedUpstream()
+    yield upstream
+    upstream.stop()
+
+
+def mirrored(upstream):
+    return {"mirror": {"upstreams": {"s": {"url": upstream.url, "prefixes": ["s.test"]}}}}
+
+
+def debug_counters(server):
+    return requests.get(f"{server.url}/debug/mirror").json()["upstreams"]["s"]
+
+
+def test_cold_pulls_through_both_replicas_fetch_each_blob_once(seaweed, redis, scripted, tmp_path):
+    scripted.pace = 0.05  # each 1 MiB layer takes about a second to arrive
+    a, b = replicas(tmp_path, seaweed, redis, extra=mirrored(scripted))
+    try:
+        def pull(job):
+            server, layer = job
+            return requests.get(f"{server.url}/v2/{NAME}/blobs/{digest(layer)}", timeout=60).content == layer
+
+        jobs = [(server, layer) for layer in scripted.layers for server in (a, b) * 4]
+        with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+            assert all(pool.map(pull, jobs))
+        for layer in scripted.layers:
+            assert len(scripted.blob_gets(layer)) == 1, scripted.blob_gets(layer)
+        # One replica downloaded each layer, the other followed it.
+        assert sum(debug_counters(s)["followedReplicas"] for s in (a, b)) == len(scripted.layers)
+        assert not keys(redis, "berth:lease:*")  # released once stored
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_replica_on_shared_files_streams_another_replicas_download_as_it_arrives(redis, scripted, tmp_path):
+    # 6 MiB in about 3 s: storage takes bytes a MiB at a time, so b sees them MiB by MiB.
+    scripted.pace = 0.03
+    layer = os.urandom(6 << 20)
+    scripted.blobs[digest(layer)] = layer
+    shared = {"filesystem": {"rootdirectory": str(tmp_path / "shared")}}
+    a, b = replicas(tmp_path, None, redis, storage=shared, extra=mirrored(scripted))
+    try:
+        url = f"/v2/{NAME}/blobs/{digest(layer)}"
+        first = requests.get(a.url + url, stream=True, timeout=60)
+        first_bytes = next(first.iter_content(64 << 10))
+        started = time.time()
+        second = requests.get(b.url + url, stream=True, timeout=60)
+        pieces = second.iter_content(16 << 10)
+        head = next(pieces)
+        first_byte_after = time.time() - started
+        rest = b"".join(pieces)
+        took = time.time() - started
+        assert head + rest == layer
+        assert first_bytes + first.raw.read() == layer
+        # b answered from a's staged bytes while they arrived, not once the whole layer was in.
+        assert first_byte_after < took / 2, (first_byte_after, took)
+        assert len(scripted.blob_gets(layer)) == 1
+        assert debug_counters(b)["followedReplicas"] == 1
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_replica_takes_over_the_download_of_one_that_died(redis, scripted, tmp_path):
+    scripted.pace = 0.1
+    shared = {"filesystem": {"rootdirectory": str(tmp_path / "shared")}}
+    a, b = replicas(tmp_path, None, redis, storage=shared, extra=mirrored(scripted))
+    try:
+        layer = scripted.layers[1]
+        url = f"/v2/{NAME}/blobs/{digest(layer)}"
+        first = requests.get(a.url + url, stream=True, timeout=60)
+        next(first.iter_content(1024))
+        following = concurrent.futures.ThreadPoolExecutor(1).submit(
+            lambda: requests.get(b.url + url, timeout=90).content)
+        time.sleep(0.5)
+        a.stop(sig=signal.SIGKILL)
+        # b waits out a's lease, then downloads the layer itself.
+        assert following.result() == layer
+        assert len(scripted.blob_gets(layer)) == 2
+        assert requests.get(b.url + url).content == layer
     finally:
         a.stop()
         b.stop()

@@ -27,6 +27,21 @@ public struct Configuration: Sendable {
         public var uploadPurging = UploadPurging()
         /// `storage.cache.blobdescriptor`: none when the key is absent, as in registry:2.
         public var blobDescriptorCache = BlobDescriptorCache.none
+        /// `storage.cache.localblobs` (Berth): off unless configured.
+        public var localBlobs: LocalBlobs?
+    }
+
+    /// Hot blobs kept on local disk in front of a driver that is not (S3), so that a replica
+    /// serving bytes itself sends them from a local file.
+    public struct LocalBlobs: Sendable, Equatable {
+        public var directory: String
+        /// Bytes the cached blobs may take; the least recently used go first beyond it.
+        public var maxSize: Int64
+
+        public init(directory: String, maxSize: Int64) {
+            self.directory = directory
+            self.maxSize = maxSize
+        }
     }
 
     public enum BlobDescriptorCache: Sendable, Equatable {

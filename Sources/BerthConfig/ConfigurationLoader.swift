@@ -75,6 +75,12 @@ public enum ConfigurationLoader {
             try reader.duration("storage.maintenance.uploadpurging.interval") ?? config.storage.uploadPurging.interval
         config.storage.uploadPurging.dryRun = try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
         config.storage.blobDescriptorCache = try decodeBlobDescriptorCache(reader)
+        config.storage.localBlobs = try decodeLocalBlobs(reader)
+        if config.storage.localBlobs != nil, config.storage.rootDirectory != nil {
+            config.storage.localBlobs = nil
+            warnings.append(
+                "storage.cache.localblobs is not used: the filesystem driver serves blobs from local files already")
+        }
         if reader.has("redis"), case .redis = config.storage.blobDescriptorCache {
         } else if reader.has("redis") {
             _ = try? decodeRedis(reader)
@@ -143,6 +149,17 @@ public enum ConfigurationLoader {
         case let other?:
             throw ConfigError(key: "storage.cache.blobdescriptor", message: "must be inmemory or redis, not \(other)")
         }
+    }
+
+    static func decodeLocalBlobs(_ reader: ConfigReader) throws -> Configuration.LocalBlobs? {
+        guard reader.has("storage.cache.localblobs") else { return nil }
+        guard let directory = try reader.string("storage.cache.localblobs.directory"), !directory.isEmpty else {
+            throw ConfigError(key: "storage.cache.localblobs.directory", message: "is required (a local directory)")
+        }
+        guard let maxSize = try reader.byteSize("storage.cache.localblobs.maxsize") else {
+            throw ConfigError(key: "storage.cache.localblobs.maxsize", message: "is required (a size such as 20GiB)")
+        }
+        return Configuration.LocalBlobs(directory: directory, maxSize: maxSize)
     }
 
     static func decodeRedis(_ reader: ConfigReader) throws -> Configuration.Redis {

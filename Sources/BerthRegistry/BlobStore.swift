@@ -7,6 +7,8 @@ public struct BlobStore: Sendable {
     let storage: RegistryStorage
     /// Downloads may be redirected to the driver's own URL (`storage.redirect.disable` is false).
     let redirects: Bool
+    /// Hot blobs on local disk, when storage is remote and `storage.cache.localblobs` is set.
+    let localBlobs: LocalBlobCache?
 
     var layout: RegistryLayout { storage.layout }
 
@@ -43,6 +45,12 @@ public struct BlobStore: Sendable {
             return .redirect(url: url)
         }
         if let file = storage.driver.localFile(blob.path) { return .localFile(path: file) }
+        if let localBlobs {
+            let (driver, path) = (storage.driver, blob.path)
+            return try await localBlobs.content(blob, from: offset, length: length) { offset, length in
+                try await driver.reader(path, offset: offset, length: length)
+            }
+        }
         return .stream(try await storage.driver.reader(blob.path, offset: offset, length: length))
     }
 

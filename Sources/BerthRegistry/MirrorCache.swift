@@ -15,11 +15,13 @@ public struct MirrorCache: Sendable {
     /// When each upstream's cached content was last used (expiry reads it).
     public let usage: MirrorUsage
 
-    /// `cache` is the registry's own descriptor cache: mirrored and pushed content share it.
-    public init(driver: any StorageDriver, cache: any DescriptorCache, logger: Logger) {
+    /// `cache` and `localBlobs` are the registry's own: mirrored and pushed content share them.
+    public init(
+        driver: any StorageDriver, cache: any DescriptorCache, localBlobs: LocalBlobCache? = nil, logger: Logger
+    ) {
         stores = Stores(
             storage: RegistryStorage(driver: driver, cache: cache, logger: logger), redirects: false,
-            foreignLayerURLs: ForeignLayerPolicy())
+            foreignLayerURLs: ForeignLayerPolicy(), localBlobs: localBlobs)
         ingest = BlobIngest(storage: stores.storage)
         usage = MirrorUsage(storage: stores.storage)
     }
@@ -214,6 +216,7 @@ public struct MirrorCache: Sendable {
     public func deleteData(_ digest: Digest) async throws {
         try await storage.deleteIfPresent(layout.blobDirectory(digest))
         await storage.cache.forgetDescriptor(of: digest)
+        await stores.blobs.localBlobs?.forget(digest)
     }
 
     /// Removes what is left of a cached repository that links nothing any more, so the catalog
@@ -230,9 +233,20 @@ public struct MirrorCache: Sendable {
         try await storage.deleteIfPresent("\(layout.repository(name))/_manifests")
     }
 
-    /// Removes partial fetches a crash left behind. Only for start-up, when no fetch runs.
-    public func removeStaging() async throws {
-        try await storage.deleteIfPresent(layout.mirrorStaging)
+    /// Removes partial fetches a crash left behind, at start-up: all of them when this process
+    /// is the only one on the storage, else those untouched for `idle` seconds (other replicas'
+    /// downloads in progress stay).
+    public func removeStaging(idle: Double? = nil) async throws {
+        guard let idle else {
+            try await storage.deleteIfPresent(layout.mirrorStaging)
+            return
+        }
+        let cutoff = Date().timeIntervalSince1970 - idle
+        for name in try await storage.listIfPresent(layout.mirrorStaging) {
+            let path = "\(layout.mirrorStaging)/\(name)"
+            guard let info = try? await storage.driver.stat(path), info.modified < cutoff else { continue }
+            try await storage.deleteIfPresent(path)
+        }
     }
 }
 

@@ -26,16 +26,17 @@ public struct Registry: Sendable {
     let router: RepositoryRouter
 
     /// `routed` are the namespaces besides local storage (upstream mirrors), asked in order;
-    /// `cache` is the descriptor cache in front of storage (the mirrors must share it).
+    /// `cache` is the descriptor cache in front of storage and `localBlobs` the local copies of
+    /// blobs (the mirrors must share both).
     public init(
         driver: any StorageDriver, cache: any DescriptorCache = NoDescriptorCache(), options: Options = Options(),
-        logger: Logger, routed: [any RoutedNamespace] = []
+        localBlobs: LocalBlobCache? = nil, logger: Logger, routed: [any RoutedNamespace] = []
     ) {
         self.options = options
         stores = Stores(
             storage: RegistryStorage(driver: driver, cache: cache, logger: logger),
             redirects: !options.redirectDisabled,
-            foreignLayerURLs: options.foreignLayerURLs)
+            foreignLayerURLs: options.foreignLayerURLs, localBlobs: localBlobs)
         router = RepositoryRouter(local: LocalNamespace(stores: stores), routed: routed)
     }
 

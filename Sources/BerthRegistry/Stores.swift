@@ -9,9 +9,12 @@ struct Stores: Sendable {
     let referrers: ReferrerStore
     let catalog: Catalog
 
-    init(storage: RegistryStorage, redirects: Bool, foreignLayerURLs: ForeignLayerPolicy) {
+    init(
+        storage: RegistryStorage, redirects: Bool, foreignLayerURLs: ForeignLayerPolicy,
+        localBlobs: LocalBlobCache? = nil
+    ) {
         self.storage = storage
-        blobs = BlobStore(storage: storage, redirects: redirects)
+        blobs = BlobStore(storage: storage, redirects: redirects, localBlobs: localBlobs)
         uploads = UploadStore(storage: storage, ingest: BlobIngest(storage: storage), blobs: blobs)
         tags = TagStore(storage: storage)
         manifests = ManifestStore(storage: storage, blobs: blobs, tags: tags, foreignLayerURLs: foreignLayerURLs)

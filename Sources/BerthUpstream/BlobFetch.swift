@@ -33,7 +33,9 @@ actor BlobFetch {
     static let windowLimit = 4 << 20
 
     let digest: Digest
-    let staging: String
+    /// Where the bytes are staged: this process's own path, or another replica's whose
+    /// download this one follows (`RemoteFetch`).
+    private(set) var staging: String
     private(set) var state = State.connecting
     /// Counts every change of state or of arrived bytes, so that a reader that has read all
     /// there was can wait for more.
@@ -43,6 +45,8 @@ actor BlobFetch {
     private var window = CircularBuffer<(offset: Int64, chunk: ByteBuffer)>()
     private var windowBytes = 0
     private var arrived: Int64 = 0
+    /// Bytes a new source still sends that arrived from an earlier one (`restart`).
+    private var skip: Int64 = 0
 
     init(digest: Digest, staging: String) {
         self.digest = digest
@@ -61,8 +65,25 @@ actor BlobFetch {
         change(.failed(error))
     }
 
+    /// Bytes are read from `staging` from now on.
+    func stage(at staging: String) {
+        self.staging = staging
+        change(nil)
+    }
+
+    /// The bytes start again from the first (this process takes over a download another
+    /// replica gave up): those that arrived already are not handed out twice.
+    func restart() { skip = arrived }
+
     /// A chunk has been handed to storage, in order.
     func arrive(_ chunk: ByteBuffer) {
+        var chunk = chunk
+        if skip > 0 {
+            let dropped = Int(min(skip, Int64(chunk.readableBytes)))
+            chunk.moveReaderIndex(forwardBy: dropped)
+            skip -= Int64(dropped)
+            if chunk.readableBytes == 0 { return }
+        }
         window.append((arrived, chunk))
         arrived += Int64(chunk.readableBytes)
         windowBytes += chunk.readableBytes
@@ -172,7 +193,8 @@ final class FetchFollower: @unchecked Sendable {
             case .staged(let generation):
                 do {
                     reader = (
-                        try await cache.read(fetch.staging, from: offset).makeAsyncIterator(), false, generation, false
+                        try await cache.read(await fetch.staging, from: offset).makeAsyncIterator(), false, generation,
+                        false
                     )
                 } catch StorageError.notFound {
                     // Moved into place or discarded since: look again once something changed.

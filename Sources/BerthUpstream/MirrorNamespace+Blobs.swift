@@ -1,4 +1,5 @@
 internal import AsyncHTTPClient
+internal import BerthCache
 internal import BerthConfig
 public import BerthRegistry
 internal import Logging
@@ -86,23 +87,49 @@ extension MirrorNamespace {
         return fetch
     }
 
-    /// The one download of a blob: staged while hashed, resumed when dropped, verified, then
-    /// named.
+    /// The one download of a blob among all replicas: the process that takes the blob's lease
+    /// downloads it, the others follow it in shared storage (`followRemote`) and take over
+    /// when it gives up.
     private func download(_ fetch: BlobFetch, _ path: String, _ cacheName: RepositoryName) async {
-        let digest = fetch.digest
-        let staging = fetch.staging
-        do {
+        let key = FetchLease.key(fetch.digest)
+        let staging = await fetch.staging
+        while true {
             // A download that finished just before this one was started has stored the blob.
-            if let cached = try await cache.blob(cacheName, digest) {
-                await fetch.finish(cached)
+            do {
+                if let cached = try await cache.blob(cacheName, fetch.digest) {
+                    await fetch.finish(cached)
+                    return
+                }
+            } catch {
+                await fetch.fail(error)
                 return
             }
+            guard let held = await leases.acquire(key, note: staging, lifetime: FetchLease.lifetime) else { break }
+            if await followRemote(fetch, key: key, note: held, into: cacheName) { return }
+            await fetch.stage(at: staging)
+            await fetch.restart()
+        }
+        let lease = FetchLease(leases, key: key, staging: staging)
+        let renewing = Task { await lease.keepRenewing() }
+        await download(fetch, path, cacheName, lease: lease)
+        renewing.cancel()
+        await lease.release()
+    }
+
+    /// The download itself: staged while hashed, resumed when dropped, verified, then named.
+    private func download(
+        _ fetch: BlobFetch, _ path: String, _ cacheName: RepositoryName, lease: FetchLease
+    ) async {
+        let digest = fetch.digest
+        let staging = lease.staging
+        do {
             var response = try await get(path, digest, from: 0)
             guard let size = response.headers.first(name: "content-length").flatMap(Int64.init) else {
                 throw RegistryError(
                     .unavailable, "upstream \(upstream.name) gave no size for \(digest)", condition: .upstreamFailed)
             }
             await fetch.start(size: size)
+            await lease.announce(size: size)
             var hasher: DigestHasher? = DigestHasher(digest.algorithm)
             var resumed = 0
             while true {

@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+public import BerthCache
 public import BerthConfig
 public import BerthRegistry
 internal import Foundation
@@ -21,6 +22,9 @@ public struct MirrorNamespace: RoutedNamespace {
     let client: UpstreamClient
     let cache: MirrorCache
     let fetches = BlobFetches()
+    /// Which replica downloads a blob that several want (shared through Redis, or this
+    /// process's own).
+    let leases: any FetchLeases
     let tagChecks = TagChecks()
     let manifestFetches = SharedFetches<StoredManifest>()
     /// Told when a capped cache grew, so that expiry need not wait for its interval.
@@ -29,8 +33,9 @@ public struct MirrorNamespace: RoutedNamespace {
 
     public init(
         upstream: Configuration.Upstream, local: [String], allPrefixes: Set<String>, cache: MirrorCache,
-        http: HTTPClient, sweep: SweepSignal? = nil, logger: Logger
+        http: HTTPClient, leases: any FetchLeases = LocalFetchLeases(), sweep: SweepSignal? = nil, logger: Logger
     ) {
+        self.leases = leases
         route = UpstreamRoute(upstream: upstream, local: local.map(RepositoryPattern.init), allPrefixes: allPrefixes)
         client = UpstreamClient(upstream: upstream, http: http, counters: UpstreamCounters(), logger: logger)
         self.cache = cache

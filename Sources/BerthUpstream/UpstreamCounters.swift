@@ -17,6 +17,8 @@ public final class UpstreamCounters: Sendable {
         public var bytesToClients: Int64 = 0
         /// Clients that joined a download or manifest fetch already running.
         public var coalescedWaiters = 0
+        /// Downloads another replica performed while this one followed them in storage.
+        public var followedReplicas = 0
         public var evictions = 0
         /// Times the upstream was taken as offline after failures or a `Retry-After`.
         public var offlinePeriods = 0
@@ -32,6 +34,7 @@ public final class UpstreamCounters: Sendable {
     func miss() { state.withLock { $0.misses += 1 } }
     func staleServe() { state.withLock { $0.staleServes += 1 } }
     func coalesced() { state.withLock { $0.coalescedWaiters += 1 } }
+    func followedReplica() { state.withLock { $0.followedReplicas += 1 } }
     func offline() { state.withLock { $0.offlinePeriods += 1 } }
     func evicted(_ count: Int) { state.withLock { $0.evictions += count } }
     func fromUpstream(_ bytes: Int) { state.withLock { $0.bytesFromUpstream += Int64(bytes) } }

@@ -18,6 +18,7 @@ struct Mirror: Service {
     let namespaces: [MirrorNamespace]
     let clients: [HTTPClient]
     let cache: MirrorCache
+    let leases: any FetchLeases
     /// Nil when storage is read-only: nothing is removed then.
     let expiry: MirrorExpiry?
     let sweep = SweepSignal()
@@ -25,11 +26,13 @@ struct Mirror: Service {
     let logger: Logger
 
     init?(
-        _ configuration: Configuration, driver: any StorageDriver, descriptors: any DescriptorCache, logger: Logger
+        _ configuration: Configuration, driver: any StorageDriver, descriptors: any DescriptorCache,
+        leases: any FetchLeases, localBlobs: LocalBlobCache?, logger: Logger
     ) {
+        self.leases = leases
         let mirror = configuration.mirror
         guard !mirror.upstreams.isEmpty else { return nil }
-        let cache = MirrorCache(driver: driver, cache: descriptors, logger: logger)
+        let cache = MirrorCache(driver: driver, cache: descriptors, localBlobs: localBlobs, logger: logger)
         self.cache = cache
         interval = mirror.sweepInterval
         self.logger = logger
@@ -47,7 +50,7 @@ struct Mirror: Service {
             namespaces.append(
                 MirrorNamespace(
                     upstream: upstream, local: mirror.local, allPrefixes: prefixes, cache: cache, http: client,
-                    sweep: sweep, logger: logger))
+                    leases: leases, sweep: sweep, logger: logger))
             logger.info(
                 "mirroring upstream \(upstream.name)",
                 metadata: [

@@ -48,10 +48,16 @@ struct Serve: AsyncParsableCommand {
         let mirror: Mirror?
         do {
             storage = try StorageSetup.make(configuration.storage, logger: logger)
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        do {
             (server, registry, mirror) = try await makeServer(
                 configuration, storage: storage, logger: logger, source: loaded.source)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
+            try? await storage.client?.shutdown()
             throw ExitCode(1)
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -67,8 +73,9 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         if let mirror {
-            // Partial fetches a crash left behind; no fetch runs yet.
-            try await mirror.cache.removeStaging()
+            // Partial fetches a crash left behind; no fetch of this process runs yet, but other
+            // replicas' may.
+            try await mirror.cache.removeStaging(idle: mirror.leases.isShared ? 3600 : nil)
             services.append(.init(service: mirror))  // first in, so shut down after the server
         }
         services.append(.init(service: server))
@@ -95,10 +102,14 @@ struct Serve: AsyncParsableCommand {
         logger.info("berth stopped")
     }
 
-    private func descriptorCache(_ kind: Configuration.BlobDescriptorCache, logger: Logger) -> any DescriptorCache {
+    /// The descriptor cache, and the mirror's download leases: shared by the replicas through
+    /// Redis when it is the cache, else this process's own.
+    private func sharedState(
+        _ kind: Configuration.BlobDescriptorCache, logger: Logger
+    ) -> (any DescriptorCache, any FetchLeases) {
         switch kind {
-        case .none: return NoDescriptorCache()
-        case .inMemory(let size): return InMemoryDescriptorCache(capacity: size)
+        case .none: return (NoDescriptorCache(), LocalFetchLeases())
+        case .inMemory(let size): return (InMemoryDescriptorCache(capacity: size), LocalFetchLeases())
         case .redis(let redis):
             var client = RedisClient.Configuration(host: redis.host, port: redis.port)
             client.username = redis.username
@@ -114,7 +125,10 @@ struct Serve: AsyncParsableCommand {
             client.maxActive = redis.maxActive
             client.idleTimeout = redis.idleTimeout
             client.tls = redis.tls
-            return RedisDescriptorCache(client: RedisClient(client), logger: logger)
+            let shared = RedisClient(client)
+            return (
+                RedisDescriptorCache(client: shared, logger: logger), RedisFetchLeases(client: shared, logger: logger)
+            )
         }
     }
 
@@ -132,10 +146,21 @@ struct Serve: AsyncParsableCommand {
                 allow: configuration.validation.urlsAllow, deny: configuration.validation.urlsDeny)
         }
         let driver = storage.driver
-        let cache = descriptorCache(configuration.storage.blobDescriptorCache, logger: logger)
-        let mirror = Mirror(configuration, driver: driver, descriptors: cache, logger: logger)
+        let (cache, leases) = sharedState(configuration.storage.blobDescriptorCache, logger: logger)
+        var localBlobs: LocalBlobCache?
+        if let settings = configuration.storage.localBlobs {
+            do {
+                localBlobs = try await LocalBlobCache.open(
+                    directory: settings.directory, maxSize: settings.maxSize, logger: logger)
+            } catch {
+                throw ConfigError(key: "storage.cache.localblobs.directory", message: "cannot be used: \(error)")
+            }
+        }
+        let mirror = Mirror(
+            configuration, driver: driver, descriptors: cache, leases: leases, localBlobs: localBlobs, logger: logger)
         let registry = Registry(
-            driver: driver, cache: cache, options: options, logger: logger, routed: mirror?.namespaces ?? [])
+            driver: driver, cache: cache, options: options, localBlobs: localBlobs, logger: logger,
+            routed: mirror?.namespaces ?? [])
 
         var apiOptions = RegistryAPI.Options()
         apiOptions.urls = URLBuilder(
@@ -175,6 +200,7 @@ struct Serve: AsyncParsableCommand {
             case .inMemory: "inmemory"
             case .redis(let redis): "redis \(redis.host):\(redis.port)"
             }
+        let localKind = configuration.storage.localBlobs.map { "\($0.directory) (\($0.maxSize) bytes)" } ?? "none"
         let authKind =
             configuration.auth.htpasswd != nil
             ? "htpasswd" : configuration.auth.token.map { $0.server == nil ? "token" : "token+server" } ?? "none"
@@ -183,7 +209,7 @@ struct Serve: AsyncParsableCommand {
                 "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
                 metadata: storage.metadata.merging(
                     [
-                        "config": "\(source)", "cache": "\(cacheKind)",
+                        "config": "\(source)", "cache": "\(cacheKind)", "localblobs": "\(localKind)",
                         "delete": "\(configuration.storage.deleteEnabled)",
                         "readonly": "\(configuration.storage.readOnly)", "auth": "\(authKind)",
                     ], uniquingKeysWith: { $1 }))
