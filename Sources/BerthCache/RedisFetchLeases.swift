@@ -42,7 +42,8 @@ public struct RedisFetchLeases: FetchLeases {
             return held
         } catch {
             logger.warning(
-                "redis is unavailable; downloading without a shared lease", metadata: ["key": "\(key)", "error": "\(error)"])
+                "redis is unavailable; downloading without a shared lease",
+                metadata: ["key": "\(key)", "error": "\(error)"])
             return nil
         }
     }

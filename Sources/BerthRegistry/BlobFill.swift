@@ -115,11 +115,16 @@ actor BlobFill {
                 case .failed:
                     open = (try await storage(offset, end - offset).makeAsyncIterator(), true)
                 case .stored(let path):
-                    open = (try await files.reader(path, offset: offset, length: end - offset).makeAsyncIterator(), true)
+                    open = (
+                        try await files.reader(path, offset: offset, length: end - offset).makeAsyncIterator(), true
+                    )
                 case .filling where available > offset:
                     do {
                         let length = min(available, end) - offset
-                        open = (try await files.reader(fill.staging, offset: offset, length: length).makeAsyncIterator(), false)
+                        open = (
+                            try await files.reader(fill.staging, offset: offset, length: length).makeAsyncIterator(),
+                            false
+                        )
                     } catch StorageError.notFound {
                         await fill.wait(after: generation)  // renamed into place meanwhile
                     }

@@ -98,7 +98,8 @@ public actor LocalBlobCache {
         fills[blob.digest] = fill
         // Its own task: a reader hanging up does not end the fill for the others.
         Task {
-            let failure = await fill.run(files: files, source: { try await storage(0, nil) }, into: Self.path(blob.digest))
+            let failure = await fill.run(
+                files: files, source: { try await storage(0, nil) }, into: Self.path(blob.digest))
             await filled(fill, failure: failure)
         }
         return fill
