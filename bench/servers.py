@@ -46,17 +46,20 @@ def evict_from_page_cache(path):
 class Server:
     """One registry process under test."""
 
-    def __init__(self, name, command, work, max_entries, extra="", access_log=False):
+    def __init__(self, name, command, work, max_entries, extra="", access_log=False, config=None,
+                 env=None):
+        """`config(port, data)`, when given, writes the whole config instead of the shared one."""
         evict_from_page_cache(shutil.which(command[0]))
         self.name = name
         self.port = free_port()
         self.data = os.path.join(work, name, "data")
         os.makedirs(self.data, exist_ok=True)
-        config = os.path.join(work, name, "config.yml")
-        with open(config, "w") as f:
-            f.write(CONFIG.format(data=self.data, port=self.port, max_entries=max_entries,
+        config_path = os.path.join(work, name, "config.yml")
+        with open(config_path, "w") as f:
+            f.write(config(self.port, self.data) if config else
+                    CONFIG.format(data=self.data, port=self.port, max_entries=max_entries,
                                   no_access_log="false" if access_log else "true") + extra)
-        self.process = Process(command + [config], os.path.join(work, name, "server.log"))
+        self.process = Process(command + [config_path], os.path.join(work, name, "server.log"), env=env)
         wait_for(lambda: port_open(self.port), what=name)
         if self.process.proc.poll() is not None:
             raise RuntimeError(f"{name} exited:\n{self.process.logs()}")

@@ -224,6 +224,7 @@ def prepare_manifest(server, ctx):
         r = c.request("GET", f"/v2/{MANIFEST_REPO}/manifests/latest", headers={"Accept": OCI_MANIFEST})
         check(r.status == 200 and r.body == manifest, "manifest GET by tag returns other bytes")
         check(r.header("docker-content-digest") == sha256_digest(manifest), "manifest GET: wrong digest")
+    return manifest
 
 
 def wrk(url, connections, seconds, headers=()):
@@ -250,14 +251,28 @@ def ab_head(url, connections, seconds, headers=()):
     return rps, p99_ms
 
 
-def measure_manifest(server, ctx, round_, method):
-    url = f"http://127.0.0.1:{server.port}/v2/{MANIFEST_REPO}/manifests/latest"
+def measure_manifest(server, ctx, round_, method, by_digest=False):
+    reference = ctx.manifest_digest if by_digest else "latest"
+    url = f"http://127.0.0.1:{server.port}/v2/{MANIFEST_REPO}/manifests/{reference}"
+    rps, p99 = manifest_rate(url, ctx, method)
+    if by_digest:
+        return {f"manifest {method} by digest": rps}
+    return {f"manifest {method} by tag": rps, f"manifest {method} p99": p99}
+
+
+def manifest_rate(url, ctx, method):
+    """(req/s, p99 ms) under the manifest load: wrk for GET, ab for HEAD (wrk waits for a
+    HEAD's body)."""
     accept = [f"Accept: {OCI_MANIFEST}"]
     if method == "GET":
-        rps, p99 = wrk(url, ctx.connections, ctx.seconds, accept)
-    else:
-        rps, p99 = ab_head(url, ctx.connections, ctx.seconds, accept)
-    return {f"manifest {method} by tag": rps, f"manifest {method} p99": p99}
+        return wrk(url, ctx.connections, ctx.seconds, accept)
+    return ab_head(url, ctx.connections, ctx.seconds, accept)
+
+
+def measure_nginx_limit(nginx, ctx, method):
+    """nginx serving the same manifest bytes as a static file, under the same load."""
+    rps, _ = manifest_rate(f"http://127.0.0.1:{nginx.port}/v2/{MANIFEST_REPO}/manifests/latest", ctx, method)
+    return {f"nginx, manifest {method}": rps}
 
 
 TAGS_REPO = "catalog/repo-0000"

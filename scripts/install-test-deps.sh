@@ -7,7 +7,7 @@ set -euo pipefail
 
 missing=()
 for pair in dockerd:docker.io docker-registry:docker-registry skopeo:skopeo containerd:containerd \
-            podman:podman openssl:openssl curl:curl ab:apache2-utils wrk:wrk redis-server:redis-server; do
+            podman:podman openssl:openssl curl:curl ab:apache2-utils wrk:wrk nginx:nginx-light redis-server:redis-server; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
