@@ -27,10 +27,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
+        // The system's OpenSSL libcrypto, for a SHA-256 whose state can be saved (OCI's SHA256State).
+        .systemLibrary(name: "CLibcrypto", providers: [.apt(["libssl-dev"])]),
         // Wire value types: digests, names, references, manifests, error codes.
         .target(
             name: "OCI",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CLibcrypto", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // registry:2's config.yml model, REGISTRY_* overrides and validation.

@@ -5,6 +5,8 @@
 # Idempotent: installs only what is missing. Needs root (apt-get).
 set -euo pipefail
 
+"$(dirname "$0")/install-build-deps.sh"
+
 missing=()
 for pair in dockerd:docker.io docker-registry:docker-registry skopeo:skopeo containerd:containerd \
             podman:podman openssl:openssl curl:curl ab:apache2-utils wrk:wrk nginx:nginx-light redis-server:redis-server; do

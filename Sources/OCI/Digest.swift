@@ -53,10 +53,11 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
     static func quoted(_ text: String) -> String { "\"\(text.prefix(140))\"" }
 }
 
-/// Incremental hashing with the hardware-backed implementations of swift-crypto.
+/// Incremental hashing with hardware-backed implementations: SHA-256 through OpenSSL, whose
+/// state can be saved and resumed (`SHA256State`), SHA-512 through swift-crypto.
 public struct DigestHasher: Sendable {
     private enum State: Sendable {
-        case sha256(SHA256)
+        case sha256(SHA256State)
         case sha512(SHA512)
     }
     private var state: State
@@ -65,15 +66,32 @@ public struct DigestHasher: Sendable {
     public init(_ algorithm: Digest.Algorithm) {
         self.algorithm = algorithm
         switch algorithm {
-        case .sha256: state = .sha256(SHA256())
+        case .sha256: state = .sha256(SHA256State())
         case .sha512: state = .sha512(SHA512())
         }
+    }
+
+    /// Resumes a SHA-256 computation from a `savedState` (this process's or another's, or
+    /// registry:2's), if that state covers exactly `count` bytes; nil otherwise.
+    public init?(resuming saved: [UInt8], covering count: Int64) {
+        guard let resumed = SHA256State(marshalled: saved), count >= 0, resumed.count == UInt64(count) else {
+            return nil
+        }
+        algorithm = .sha256
+        state = .sha256(resumed)
+    }
+
+    /// The state of a SHA-256 computation in registry:2's format (see `SHA256State`); nil for
+    /// SHA-512, whose state is never saved.
+    public var savedState: [UInt8]? {
+        guard case .sha256(let h) = state else { return nil }
+        return h.marshalled
     }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         switch state {
         case .sha256(var h):
-            h.update(bufferPointer: bytes)
+            h.update(bytes)
             state = .sha256(h)
         case .sha512(var h):
             h.update(bufferPointer: bytes)
