@@ -62,6 +62,13 @@ def replicas(tmp_path, seaweed, redis, count=2, storage=None, extra=None):
     return started
 
 
+def upload_dir(server, path):
+    """The S3 key prefix of the upload at URL path `path` on `server`."""
+    uuid = path.split("?")[0].rstrip("/").split("/")[-1]
+    root = server.config["storage"]["s3"]["rootdirectory"]
+    return f"{root}/docker/registry/v2/repositories/team/app/_uploads/{uuid}"
+
+
 def test_an_upload_alternates_between_replicas_and_a_tag_is_answered_alike(seaweed, redis, tmp_path):
     a, b = replicas(tmp_path, seaweed, redis)
     try:
@@ -80,6 +87,11 @@ def test_an_upload_alternates_between_replicas_and_a_tag_is_answered_alike(seawe
             path = absolute(server.url, r.headers["Location"]).split(server.url, 1)[1]
             # Either replica knows where the upload stands.
             assert requests.get((b, a)[i % 2].url + path).headers["Range"] == f"0-{start + len(body) - 1}"
+            # and where its hash stands: the state is in the bucket, so the other replica hashes
+            # on from it instead of reading the upload back at the end.
+            status, state = seaweed.request("GET", f"/berth-e2e{upload_dir(a, path)}/hashstates/sha256/"
+                                                   f"{start + len(body)}")
+            assert status == 200 and len(state) == 108 and state.startswith(b"sha\x03")
         r = requests.put(b.url + path, params={"digest": digest(data)})
         assert r.status_code == 201, r.text
         assert requests.get(f"{a.url}/v2/team/app/blobs/{digest(data)}").content == data

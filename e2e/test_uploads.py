@@ -3,6 +3,7 @@ import os
 import requests
 
 from conftest import STORAGE, absolute, digest, filesystem_only, oci_error, push_blob
+from peers import Registry2
 
 
 def start(url, name="team/app"):
@@ -218,3 +219,34 @@ def test_upload_layout_matches_registry2(berth):
     assert os.path.exists(os.path.join(updir, "startedat"))
     requests.patch(loc, data=b"abc")
     assert open(os.path.join(updir, "data"), "rb").read() == b"abc"
+
+
+@filesystem_only
+def test_hash_states_are_stored_as_registry2_stores_them(berth, tmp_path):
+    """After every PATCH the upload's SHA-256 state is stored where registry:2 stores it, in its
+    format, so that another replica (or registry:2 on the same storage) goes on hashing from
+    there: the same chunks pushed to both leave the same files."""
+    registry2 = Registry2(str(tmp_path), str(tmp_path / "registry2-data"))
+    try:
+        data = os.urandom(180_077)
+        ends = [100_000, 100_077, 180_077]
+        states = {}
+        for name, url, root in (("berth", berth.url, berth.data),
+                                ("registry2", registry2.url, str(tmp_path / "registry2-data"))):
+            loc, start_at = start(url), 0
+            uuid = loc.rstrip("/").split("/")[-1].split("?")[0]
+            for end in ends:
+                r = requests.patch(loc, data=data[start_at:end],
+                                   headers={"Content-Range": f"{start_at}-{end - 1}",
+                                            "Content-Type": "application/octet-stream"})
+                assert r.status_code == 202, r.text
+                loc, start_at = absolute(url, r.headers["Location"]), end
+            statedir = os.path.join(root, "docker/registry/v2/repositories/team/app/_uploads", uuid,
+                                    "hashstates/sha256")
+            states[name] = {end: open(os.path.join(statedir, str(end)), "rb").read() for end in ends}
+            r = requests.put(loc, params={"digest": digest(data)})
+            assert r.status_code == 201, r.text
+            assert not os.path.exists(os.path.dirname(os.path.dirname(statedir)))  # gone with the upload
+        assert states["berth"] == states["registry2"]
+    finally:
+        registry2.stop()

@@ -12,6 +12,7 @@ public import OCI
 ///         _manifests/tags/<tag>/current/link                     what the tag points at
 ///         _manifests/tags/<tag>/index/<alg>/<hex>/link           every manifest the tag has pointed at
 ///         _uploads/<uuid>/data, startedat                        uploads in progress
+///         _uploads/<uuid>/hashstates/sha256/<offset>             SHA-256 state after `offset` bytes
 ///         _referrers/<alg>/<subject hex>/<alg>/<hex>/link        Berth only: manifests whose subject this is
 ///       _berth/mirror-staging/<uuid>                             Berth only: blobs being fetched from upstream
 ///       _berth/mirror-usage/<upstream>/<alg>/<hex>               Berth only: when mirrored content was last used
@@ -62,6 +63,11 @@ public struct RegistryLayout: Sendable {
 
     public func uploadStartedAt(_ name: RepositoryName, _ id: UploadID) -> String {
         "\(upload(name, id))/startedat"
+    }
+
+    /// The SHA-256 state of an upload's first `offset` bytes (registry:2 writes the same files).
+    public func uploadHashState(_ name: RepositoryName, _ id: UploadID, offset: Int64) -> String {
+        "\(upload(name, id))/hashstates/sha256/\(offset)"
     }
 
     public func referrers(_ name: RepositoryName, subject: Digest) -> String {

@@ -1,9 +1,9 @@
 internal import OCI
 
-/// Hash states of uploads in progress, kept between PATCHes so that the final PUT does not
-/// read the upload back. A state is used only if it covers exactly the bytes stored: after a
-/// restart, on another replica, or after a failed write there is none, and the upload is
-/// re-hashed from storage instead. (SHA-256 state cannot be serialised, so this is memory only.)
+/// This process's hash states of uploads in progress, kept between PATCHes so that neither the
+/// next PATCH nor the final PUT reads anything back. A state is used only if it covers exactly
+/// the bytes stored. After a restart or on another replica the state stored beside the upload
+/// stands in (`UploadStore`); this cache saves reading it on every request.
 actor UploadHashes {
     private struct Entry {
         var offset: Int64

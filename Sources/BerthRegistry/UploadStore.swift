@@ -5,7 +5,8 @@ internal import OCI
 
 /// Uploads: data goes to `_uploads/<id>/data`, hashed on the way, and becomes a blob only when
 /// its digest matches the one the client names (`BlobIngest`). Everything about an upload is in
-/// storage, so an upload survives a restart and can be continued on another replica.
+/// storage, its hash state too, so an upload survives a restart and can be continued on another
+/// replica.
 struct UploadStore: Sendable {
     let storage: RegistryStorage
     let ingest: BlobIngest
@@ -41,10 +42,7 @@ struct UploadStore: Sendable {
                 .rangeInvalid, "chunk starts at \(expectedOffset) but the upload has \(size) bytes",
                 condition: .uploadHolds(size: size))
         }
-        var hasher = size == 0 ? DigestHasher(.sha256) : await hashes.take(id, at: size)
-        let newSize = try await ingest.append(body, to: layout.uploadData(name, id), hasher: &hasher)
-        if let hasher { await hashes.put(id, hasher, at: newSize) }
-        return newSize
+        return try await append(name, id, body: body, at: size, savingState: true)
     }
 
     /// Completes an upload: appends the final body (if any), verifies the digest and moves the
@@ -52,14 +50,14 @@ struct UploadStore: Sendable {
     func finish<Body: AsyncSequence>(
         _ name: RepositoryName, _ id: UploadID, digest: Digest, body: Body?
     ) async throws -> BlobInfo where Body.Element == ByteBuffer {
+        var size = try await size(name, id)
         if let body {
-            _ = try await append(name, id, body: body)
+            size = try await append(name, id, body: body, at: size, savingState: false)
         }
-        let size = try await size(name, id)
         let blob: BlobInfo
         do {
             blob = try await ingest.commit(
-                layout.uploadData(name, id), size: size, hasher: await hashes.take(id, at: size), as: digest)
+                layout.uploadData(name, id), size: size, hasher: await hasher(name, id, at: size), as: digest)
         } catch let error as RegistryError where error.code == .digestInvalid {
             try await cancel(name, id)
             throw error
@@ -68,6 +66,38 @@ struct UploadStore: Sendable {
         await hashes.drop(id)  // a sha512 upload leaves the unused sha256 state behind
         try await storage.deleteIfPresent(layout.upload(name, id))
         return blob
+    }
+
+    /// Appends `body` after the `size` bytes staged, hashing it on the way. With `savingState`
+    /// the hash state is also stored beside the upload, as registry:2 stores it after every
+    /// PATCH, so that whichever replica takes the next request goes on hashing from there
+    /// instead of reading the whole upload back at the end.
+    private func append<Body: AsyncSequence>(
+        _ name: RepositoryName, _ id: UploadID, body: Body, at size: Int64, savingState: Bool
+    ) async throws -> Int64 where Body.Element == ByteBuffer {
+        var hasher = await hasher(name, id, at: size)
+        let newSize = try await ingest.append(body, to: layout.uploadData(name, id), hasher: &hasher)
+        if let hasher {
+            await hashes.put(id, hasher, at: newSize)
+            if savingState, let saved = hasher.savedState {
+                // Only an optimisation: without it the upload is re-hashed from storage at the
+                // end, so a failed write does not fail a request whose bytes are already stored.
+                try? await storage.driver.putContent(layout.uploadHashState(name, id, offset: newSize), saved)
+            }
+        }
+        return newSize
+    }
+
+    /// A hash state covering exactly the first `size` bytes of the upload: this process's
+    /// own, or the one stored after them (by any replica, or by registry:2); nil when neither
+    /// covers them (a replica died between storing the bytes and the state).
+    private func hasher(_ name: RepositoryName, _ id: UploadID, at size: Int64) async -> DigestHasher? {
+        if size == 0 { return DigestHasher(.sha256) }
+        if let own = await hashes.take(id, at: size) { return own }
+        guard let saved = try? await storage.driver.getContent(layout.uploadHashState(name, id, offset: size)) else {
+            return nil
+        }
+        return DigestHasher(resuming: saved, covering: size)
     }
 
     func cancel(_ name: RepositoryName, _ id: UploadID) async throws {

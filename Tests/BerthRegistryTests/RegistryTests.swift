@@ -88,16 +88,41 @@ import Testing
         #expect(try await app.appendUpload(id, body: body([4]).async, expectedOffset: 3) == 4)
     }
 
-    @Test func uploadContinuedByAnotherInstanceIsRehashed() async throws {
+    /// A new Registry has no hash state in memory: as after a restart, or on another replica.
+    func anotherInstance() -> Registry {
+        Registry(driver: FilesystemDriver(root: root), logger: Logger(label: "test"))
+    }
+
+    @Test func anotherInstanceGoesOnFromTheStoredHashState() async throws {
+        let id = try await app.startUpload()
+        _ = try await app.appendUpload(id, body: body(Array(repeating: 1, count: 20_000)).async)
+        let statePath = root + RegistryLayout().uploadHashState(name, id, offset: 20_000)
+        #expect(FileManager.default.fileExists(atPath: statePath))
+        // Swap the stored state for that of other bytes of the same length: only an instance
+        // that hashes on from the stored state, rather than reading the upload back, arrives
+        // at their digest.
+        var forged = DigestHasher(.sha256)
+        forged.update(Array(repeating: 2, count: 20_000))
+        try Data(try #require(forged.savedState)).write(to: URL(fileURLWithPath: statePath))
+        let rest = Array(repeating: UInt8(3), count: 30_000)
+        let other = anotherInstance().repository(name)
+        _ = try await other.appendUpload(id, body: body(rest).async)
+        let digest = Digest.of(Array(repeating: 2, count: 20_000) + rest)
+        let blob = try await other.finishUpload(id, digest: digest, body: [ByteBuffer]().async)
+        #expect(blob.size == 50_000)
+    }
+
+    @Test func uploadContinuedWithoutAStoredHashStateIsRehashed() async throws {
         let bytes = (0..<50_000).map { UInt8(truncatingIfNeeded: $0) }
         let id = try await app.startUpload()
         _ = try await app.appendUpload(id, body: body(Array(bytes[..<20_000])).async)
-        // A new Registry has no hash state: as after a restart, or on another replica.
-        let other = Registry(driver: FilesystemDriver(root: root), logger: Logger(label: "test"))
-        _ = try await other.repository(name).appendUpload(id, body: body(Array(bytes[20_000...])).async)
-        let blob = try await other.repository(name).finishUpload(
-            id, digest: Digest.of(bytes), body: [ByteBuffer]().async)
+        // As when a replica died between storing the bytes and their hash state.
+        try FileManager.default.removeItem(atPath: root + RegistryLayout().upload(name, id) + "/hashstates")
+        let other = anotherInstance().repository(name)
+        _ = try await other.appendUpload(id, body: body(Array(bytes[20_000...])).async)
+        let blob = try await other.finishUpload(id, digest: Digest.of(bytes), body: [ByteBuffer]().async)
         #expect(blob.size == 50_000)
+        #expect(!FileManager.default.fileExists(atPath: root + RegistryLayout().upload(name, id)))
     }
 
     @Test func sha512Uploads() async throws {
