@@ -18,7 +18,20 @@ struct BlobIngest: Sendable {
         _ body: Body, to staging: String, hasher: inout DigestHasher?,
         written: (@Sendable (ByteBuffer) async -> Void)? = nil
     ) async throws -> Int64 where Body.Element == ByteBuffer {
-        let upload = try await storage.driver.multipartUpload(staging)
+        try await append(body, to: try await open(staging), hasher: &hasher, written: written)
+    }
+
+    /// The multipart upload staged at `staging`. Opening costs an object store a few requests,
+    /// so a request that appends and then commits opens it once and passes it to both.
+    func open(_ staging: String) async throws -> any MultipartUpload {
+        try await storage.driver.multipartUpload(staging)
+    }
+
+    /// `append(_:to:hasher:written:)` on an upload already open.
+    func append<Body: AsyncSequence>(
+        _ body: Body, to upload: any MultipartUpload, hasher: inout DigestHasher?,
+        written: (@Sendable (ByteBuffer) async -> Void)? = nil
+    ) async throws -> Int64 where Body.Element == ByteBuffer {
         var chunks = body.makeAsyncIterator()
         do {
             while let chunk = try await chunks.next() {
@@ -46,14 +59,20 @@ struct BlobIngest: Sendable {
 
     /// How many bytes are staged at `staging`.
     func stagedSize(_ staging: String) async throws -> Int64 {
-        try await storage.driver.multipartUpload(staging).size
+        try await open(staging).size
     }
 
     /// Names the staged bytes as the blob `digest` if they hash to it; `hasher` is their hash
     /// state when one covers all `size` of them. Throws `DIGEST_INVALID` on a mismatch, leaving
     /// what was staged for the caller to `discard`.
     func commit(_ staging: String, size: Int64, hasher: DigestHasher?, as digest: Digest) async throws -> BlobInfo {
-        let upload = try await storage.driver.multipartUpload(staging)
+        try await commit(try await open(staging), at: staging, size: size, hasher: hasher, as: digest)
+    }
+
+    /// `commit(_:size:hasher:as:)` of an upload already open at `staging`.
+    func commit(
+        _ upload: any MultipartUpload, at staging: String, size: Int64, hasher: DigestHasher?, as digest: Digest
+    ) async throws -> BlobInfo {
         let blobPath = storage.layout.blobData(digest)
         // Content is addressed by digest: a blob already stored holds these very bytes, so it
         // stays as it is (as in registry:2) and the staged copy is dropped.

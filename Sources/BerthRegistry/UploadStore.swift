@@ -24,11 +24,17 @@ struct UploadStore: Sendable {
 
     /// Bytes received so far. Throws `BLOB_UPLOAD_UNKNOWN` for an upload that does not exist.
     func size(_ name: RepositoryName, _ id: UploadID) async throws -> Int64 {
-        let size = try await ingest.stagedSize(layout.uploadData(name, id))
-        if size == 0, try await !storage.exists(layout.uploadStartedAt(name, id)) {
+        try await open(name, id).size
+    }
+
+    /// The upload's staged data, opened once per request. Throws `BLOB_UPLOAD_UNKNOWN` for an
+    /// upload that does not exist.
+    private func open(_ name: RepositoryName, _ id: UploadID) async throws -> any MultipartUpload {
+        let upload = try await ingest.open(layout.uploadData(name, id))
+        if upload.size == 0, try await !storage.exists(layout.uploadStartedAt(name, id)) {
             throw RegistryError(.blobUploadUnknown, detail: ["uuid": id.value])
         }
-        return size
+        return upload
     }
 
     /// Appends a request body to the upload. With `expectedOffset` (from `Content-Range`) the
@@ -36,13 +42,13 @@ struct UploadStore: Sendable {
     func append<Body: AsyncSequence>(
         _ name: RepositoryName, _ id: UploadID, body: Body, expectedOffset: Int64? = nil
     ) async throws -> Int64 where Body.Element == ByteBuffer {
-        let size = try await size(name, id)
-        if let expectedOffset, expectedOffset != size {
+        let upload = try await open(name, id)
+        if let expectedOffset, expectedOffset != upload.size {
             throw RegistryError(
-                .rangeInvalid, "chunk starts at \(expectedOffset) but the upload has \(size) bytes",
-                condition: .uploadHolds(size: size))
+                .rangeInvalid, "chunk starts at \(expectedOffset) but the upload has \(upload.size) bytes",
+                condition: .uploadHolds(size: upload.size))
         }
-        return try await append(name, id, body: body, at: size, savingState: true)
+        return try await append(name, id, body: body, to: upload, savingState: true)
     }
 
     /// Completes an upload: appends the final body (if any), verifies the digest and moves the
@@ -50,14 +56,16 @@ struct UploadStore: Sendable {
     func finish<Body: AsyncSequence>(
         _ name: RepositoryName, _ id: UploadID, digest: Digest, body: Body?
     ) async throws -> BlobInfo where Body.Element == ByteBuffer {
-        var size = try await size(name, id)
+        let upload = try await open(name, id)
         if let body {
-            size = try await append(name, id, body: body, at: size, savingState: false)
+            _ = try await append(name, id, body: body, to: upload, savingState: false)
         }
+        let size = upload.size
         let blob: BlobInfo
         do {
             blob = try await ingest.commit(
-                layout.uploadData(name, id), size: size, hasher: await hasher(name, id, at: size), as: digest)
+                upload, at: layout.uploadData(name, id), size: size, hasher: await hasher(name, id, at: size),
+                as: digest)
         } catch let error as RegistryError where error.code == .digestInvalid {
             try await cancel(name, id)
             throw error
@@ -68,15 +76,15 @@ struct UploadStore: Sendable {
         return blob
     }
 
-    /// Appends `body` after the `size` bytes staged, hashing it on the way. With `savingState`
+    /// Appends `body` after the bytes staged in `upload`, hashing it on the way. With `savingState`
     /// the hash state is also stored beside the upload, as registry:2 stores it after every
     /// PATCH, so that whichever replica takes the next request goes on hashing from there
     /// instead of reading the whole upload back at the end.
     private func append<Body: AsyncSequence>(
-        _ name: RepositoryName, _ id: UploadID, body: Body, at size: Int64, savingState: Bool
+        _ name: RepositoryName, _ id: UploadID, body: Body, to upload: any MultipartUpload, savingState: Bool
     ) async throws -> Int64 where Body.Element == ByteBuffer {
-        var hasher = await hasher(name, id, at: size)
-        let newSize = try await ingest.append(body, to: layout.uploadData(name, id), hasher: &hasher)
+        var hasher = await hasher(name, id, at: upload.size)
+        let newSize = try await ingest.append(body, to: upload, hasher: &hasher)
         if let hasher {
             await hashes.put(id, hasher, at: newSize)
             if savingState, let saved = hasher.savedState {
