@@ -65,29 +65,16 @@ struct ResponseWriter {
         }.get()
     }
 
-    /// Bytes of a streamed body that may be written but not yet sent. A stream's chunks are as
-    /// small as the producer's socket reads (an S3 response's): waiting for each one
-    /// before producing the next made a pull from S3 a sequence of round trips between two
-    /// event loops, at two thirds of registry:2's rate. A few chunks in flight keep both busy, and
-    /// the window bounds what a slow client makes Berth hold.
-    static let streamWindow = 256 << 10
-
     private func writeStream(_ next: @Sendable () async throws -> ByteBuffer?) async throws -> Int64 {
         var sent: Int64 = 0
-        var inFlight: [(bytes: Int, written: EventLoopFuture<Void>)] = []
-        var inFlightBytes = 0
+        var pending: EventLoopFuture<Void>?
         while let chunk = try await next() {
-            while inFlightBytes >= Self.streamWindow, !inFlight.isEmpty {
-                let oldest = inFlight.removeFirst()
-                try await oldest.written.get()
-                inFlightBytes -= oldest.bytes
-            }
+            // Produce the next chunk while this one is written, but never run further ahead.
+            if let pending { try await pending.get() }
             sent += Int64(chunk.readableBytes)
-            inFlightBytes += chunk.readableBytes
-            inFlight.append(
-                (chunk.readableBytes, channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(chunk)))))
+            pending = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(chunk)))
         }
-        for pending in inFlight { try await pending.written.get() }
+        if let pending { try await pending.get() }
         return sent
     }
 

@@ -1,4 +1,3 @@
-internal import AsyncAlgorithms
 public import AsyncHTTPClient
 internal import Foundation
 public import Logging
@@ -326,20 +325,11 @@ public struct S3Driver: StorageDriver {
     }
 }
 
-/// An S3 response body read chunk by chunk by the one task that sends it on, read ahead.
-///
-/// async-http-client's body holds one chunk (a 64 KiB socket read) and asks the socket for the
-/// next only when that one is taken, so a reader that sends each chunk on to a client waits a
-/// cross-thread round trip per chunk: a pull from S3 through Berth ran at 0.65× registry:2. A
-/// bounded buffer keeps up to `readAhead` chunks (1 MiB) coming while the last is sent; it
-/// stops reading, and the S3 request with it, when the reader is dropped.
+/// An S3 response body read chunk by chunk by the one task that sends it on.
 final class ResponseBody: @unchecked Sendable {
-    static let readAhead = 16
-    private var iterator: AsyncBufferSequence<HTTPClientResponse.Body>.AsyncIterator
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
 
-    init(_ body: HTTPClientResponse.Body) {
-        iterator = body.buffer(policy: .bounded(Self.readAhead)).makeAsyncIterator()
-    }
+    init(_ body: HTTPClientResponse.Body) { iterator = body.makeAsyncIterator() }
 
     func next() async throws -> ByteBuffer? { try await iterator.next() }
 }
