@@ -19,8 +19,8 @@ struct SHA256State: Sendable {
         SHA256_Init(&context)
     }
 
-    /// The bytes hashed so far.
-    var count: UInt64 { UInt64(context.Nh) << 32 | UInt64(context.Nl) >> 3 }
+    /// The bytes hashed so far (OpenSSL counts bits, in two 32-bit halves).
+    var count: UInt64 { (UInt64(context.Nh) << 32 | UInt64(context.Nl)) >> 3 }
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }

@@ -46,6 +46,18 @@ import Testing
         #expect(after.finalize() == Digest.of(bytes))
     }
 
+    /// Past 512 MiB OpenSSL's bit count overflows its low 32-bit word; the byte count saved and
+    /// restored must still be the whole length (as registry:2 reads it).
+    @Test(arguments: [UInt64(1) << 29, (1 << 29) + 1, 5 << 30 | 3, 1 << 40 | 63] as [UInt64])
+    func keepsByteCountsPastFourGigabits(_ count: UInt64) throws {
+        var state = bytes(Self.registry2After100)
+        let pending = Int(count % 64)
+        for i in 0..<64 { state[36 + i] = i < pending ? UInt8(i + 1) : 0 }
+        for i in 0..<8 { state[100 + i] = UInt8(truncatingIfNeeded: count >> (8 * (7 - UInt64(i)))) }
+        let resumed = try #require(DigestHasher(resuming: state, covering: Int64(count)))
+        #expect(resumed.savedState == state)
+    }
+
     @Test func refusesAStateForOtherBytesOrOfAnotherShape() {
         let state = bytes(Self.registry2After100)
         #expect(DigestHasher(resuming: state, covering: 99) == nil)  // covers 100, not 99
