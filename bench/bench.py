@@ -177,15 +177,21 @@ def prepare_manifest(server, ctx):
     return {}
 
 
-def run_mirror(args, ctx, results):
-    print("== the pull-through mirror: Berth and registry:2 proxy mode in front of one registry:2", flush=True)
-    setup = mirror.start(args.berth_bin, args.work)
+def run_rounds(args, ctx, results, title, label, section, start):
+    """A section that sets up once and measures round by round: `section` is its module."""
+    print(f"== {title}", flush=True)
+    setup = start()
     try:
         for round_ in range(args.rounds):
-            print(f"== mirror round {round_ + 1}", flush=True)
-            mirror.measure_round(round_, ctx, setup, results)
+            print(f"== {label} round {round_ + 1}", flush=True)
+            section.measure_round(round_, ctx, setup, results)
     finally:
-        mirror.stop(setup)
+        section.stop(setup)
+
+
+def run_mirror(args, ctx, results):
+    run_rounds(args, ctx, results, "the pull-through mirror: Berth and registry:2 proxy mode in front of one registry:2",
+               "mirror", mirror, lambda: mirror.start(args.berth_bin, args.work))
 
 
 def run_auth(args, ctx, results):
@@ -201,14 +207,8 @@ def run_auth(args, ctx, results):
 
 
 def run_s3(args, ctx, results):
-    print("== S3 storage (SeaweedFS) with the Redis cache, Berth and registry:2", flush=True)
-    setup = s3.start(args.berth_bin, args.work, ctx)
-    try:
-        for round_ in range(args.rounds):
-            print(f"== S3 round {round_ + 1}", flush=True)
-            s3.measure_round(round_, ctx, setup, results)
-    finally:
-        s3.stop(setup)
+    run_rounds(args, ctx, results, "S3 storage (SeaweedFS) with the Redis cache, Berth and registry:2", "S3", s3,
+               lambda: s3.start(args.berth_bin, args.work, ctx))
 
 
 def sides(args):
