@@ -29,39 +29,46 @@ public enum Route: Equatable, Sendable {
     }
 
     /// Parses a path that starts with `/v2`. Returns nil for a path outside the API; throws an
-    /// OCI error for a malformed name, reference or digest.
+    /// OCI error for a malformed name, reference or digest. Works on the path's bytes: every
+    /// request is parsed, and character-wise string work was a fifth of a manifest GET's cost.
     public init?(path: String) throws(RegistryError) {
-        guard path == "/v2" || path.hasPrefix("/v2/") else { return nil }
-        let rest = path.dropFirst(4)
-        if rest.isEmpty {
+        let bytes = path.utf8
+        guard bytes.starts(with: "/v2".utf8) else { return nil }
+        let rest = path.utf8.dropFirst(3)
+        if rest.isEmpty || rest.elementsEqual("/".utf8) {
             self = .base
             return
         }
-        if rest == "_catalog" {
+        guard rest.first == UInt8(ascii: "/") else { return nil }
+        let body = rest.dropFirst()
+        if body.elementsEqual("_catalog".utf8) {
             self = .catalog
             return
         }
-        var parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        let trailingSlash = parts.last == ""
+        var parts = body.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        let trailingSlash = parts.last?.isEmpty == true
         if trailingSlash { parts.removeLast() }
         let n = parts.count
+        func part(_ index: Int, is word: String) -> Bool { parts[index].elementsEqual(word.utf8) }
+        func text(_ index: Int) -> String { String(Substring(parts[index])).percentDecoded() }
+        /// The name is the first `count` components, as they stand in the path.
         func name(_ count: Int) throws(RegistryError) -> RepositoryName {
-            try RepositoryName(parts[0..<count].joined(separator: "/"))
+            try RepositoryName(String(Substring(body[body.startIndex..<parts[count - 1].endIndex])))
         }
-        if n >= 3, parts[n - 2] == "tags", parts[n - 1] == "list" {
+        if n >= 3, part(n - 2, is: "tags"), part(n - 1, is: "list") {
             self = .tags(try name(n - 2))
-        } else if n >= 3, parts[n - 2] == "blobs", parts[n - 1] == "uploads" {
+        } else if n >= 3, part(n - 2, is: "blobs"), part(n - 1, is: "uploads") {
             self = .uploads(try name(n - 2))
         } else if trailingSlash {
             return nil
-        } else if n >= 4, parts[n - 3] == "blobs", parts[n - 2] == "uploads" {
-            self = .upload(try name(n - 3), UploadIDText(value: parts[n - 1].percentDecoded()))
-        } else if n >= 3, parts[n - 2] == "manifests" {
-            self = .manifest(try name(n - 2), try ManifestReference(parts[n - 1].percentDecoded()))
-        } else if n >= 3, parts[n - 2] == "blobs" {
-            self = .blob(try name(n - 2), try Digest(parsing: parts[n - 1].percentDecoded()))
-        } else if n >= 3, parts[n - 2] == "referrers" {
-            self = .referrers(try name(n - 2), try Digest(parsing: parts[n - 1].percentDecoded()))
+        } else if n >= 4, part(n - 3, is: "blobs"), part(n - 2, is: "uploads") {
+            self = .upload(try name(n - 3), UploadIDText(value: text(n - 1)))
+        } else if n >= 3, part(n - 2, is: "manifests") {
+            self = .manifest(try name(n - 2), try ManifestReference(text(n - 1)))
+        } else if n >= 3, part(n - 2, is: "blobs") {
+            self = .blob(try name(n - 2), try Digest(parsing: text(n - 1)))
+        } else if n >= 3, part(n - 2, is: "referrers") {
+            self = .referrers(try name(n - 2), try Digest(parsing: text(n - 1)))
         } else {
             return nil
         }
@@ -77,7 +84,7 @@ public enum ManifestReference: Equatable, Sendable {
 
     /// A malformed digest (the text has a `:`) is still `400 DIGEST_INVALID`.
     init(_ text: String) throws(RegistryError) {
-        if text.contains(":") {
+        if text.utf8.contains(UInt8(ascii: ":")) {
             self = .valid(.digest(try Digest(parsing: text)))
         } else if let tag = try? Tag(text) {
             self = .valid(.tag(tag))
@@ -111,19 +118,19 @@ public struct RequestTarget: Sendable {
     public let query: [String: String]
 
     public init(_ uri: String) {
-        guard let mark = uri.firstIndex(of: "?") else {
+        guard let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else {
             path = uri
             query = [:]
             return
         }
-        path = String(uri[..<mark])
+        path = String(Substring(uri.utf8[..<mark]))
         var query: [String: String] = [:]
-        for pair in uri[uri.index(after: mark)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(kv[0]).percentDecoded(plusAsSpace: true)
+        for pair in uri.utf8[uri.utf8.index(after: mark)...].split(separator: UInt8(ascii: "&")) {
+            let kv = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(Substring(kv[0])).percentDecoded(plusAsSpace: true)
             // The first value wins, as Go's url.Values.Get does.
             if query[key] == nil {
-                query[key] = kv.count > 1 ? String(kv[1]).percentDecoded(plusAsSpace: true) : ""
+                query[key] = kv.count > 1 ? String(Substring(kv[1])).percentDecoded(plusAsSpace: true) : ""
             }
         }
         self.query = query
@@ -133,7 +140,9 @@ public struct RequestTarget: Sendable {
 extension String {
     /// Decodes `%XX` escapes (skopeo sends `sha256%3A…`); malformed escapes are kept as they are.
     func percentDecoded(plusAsSpace: Bool = false) -> String {
-        guard contains("%") || (plusAsSpace && contains("+")) else { return self }
+        guard utf8.contains(UInt8(ascii: "%")) || (plusAsSpace && utf8.contains(UInt8(ascii: "+"))) else {
+            return self
+        }
         var out: [UInt8] = []
         let bytes = Array(utf8)
         var i = 0

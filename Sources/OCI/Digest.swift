@@ -27,15 +27,22 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
     }
 
     public init(parsing text: String) throws(RegistryError) {
-        guard let colon = text.firstIndex(of: ":") else {
+        // Byte-wise: digests are parsed on every request, and character-wise search is slow.
+        let bytes = text.utf8
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
             throw RegistryError(.digestInvalid, "invalid digest \(Self.quoted(text)): expected algorithm:hex")
         }
-        let name = String(text[..<colon])
-        guard let algorithm = Algorithm(rawValue: name) else {
+        let name = bytes[..<colon]
+        let algorithm: Algorithm
+        if name.elementsEqual("sha256".utf8) {
+            algorithm = .sha256
+        } else if name.elementsEqual("sha512".utf8) {
+            algorithm = .sha512
+        } else {
             // The grammar allows other algorithms, but we cannot verify them.
-            throw RegistryError(.digestInvalid, "unsupported digest algorithm \(Self.quoted(name))")
+            throw RegistryError(.digestInvalid, "unsupported digest algorithm \(Self.quoted(String(Substring(name))))")
         }
-        try self.init(algorithm: algorithm, hex: String(text[text.index(after: colon)...]))
+        try self.init(algorithm: algorithm, hex: String(Substring(bytes[bytes.index(after: colon)...])))
     }
 
     public var description: String { "\(algorithm.rawValue):\(hex)" }

@@ -13,8 +13,8 @@ public struct RepositoryName: Hashable, Sendable, CustomStringConvertible, Compa
                 .nameInvalid, "repository name is \(text.utf8.count) characters; the limit is \(Self.maximumLength)",
                 detail: ["name": String(text.prefix(64)) + "…"])
         }
-        for component in text.split(separator: "/", omittingEmptySubsequences: false) {
-            guard Self.isValidComponent(component.utf8) else {
+        for component in text.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            guard Self.isValidComponent(component) else {
                 throw RegistryError(
                     .nameInvalid,
                     "invalid repository name \"\(text)\": components are lower-case letters and digits, "

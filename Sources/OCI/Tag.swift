@@ -3,7 +3,7 @@ public struct Tag: Hashable, Sendable, CustomStringConvertible, Comparable {
     public let value: String
 
     public init(_ text: String) throws(RegistryError) {
-        let bytes = Array(text.utf8)
+        let bytes = text.utf8
         guard let first = bytes.first, bytes.count <= 128, Self.isWordByte(first),
             bytes.dropFirst().allSatisfy({ Self.isWordByte($0) || $0 == 0x2e || $0 == 0x2d })
         else {
@@ -30,7 +30,7 @@ public enum Reference: Hashable, Sendable, CustomStringConvertible {
 
     /// A reference containing ':' must be a digest, since tags cannot contain one.
     public init(parsing text: String) throws(RegistryError) {
-        if text.contains(":") {
+        if text.utf8.contains(UInt8(ascii: ":")) {
             self = .digest(try Digest(parsing: text))
         } else {
             self = .tag(try Tag(text))
