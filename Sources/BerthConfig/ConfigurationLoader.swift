@@ -249,8 +249,17 @@ public enum ConfigurationLoader {
         } else if reader.has("http.tls.key") {
             throw ConfigError(key: "http.tls.certificate", message: "is required with http.tls.key")
         }
+        // Checked here once, because responses are not: the server sends headers unvalidated.
+        let tokenBytes = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
         for name in try reader.keys("http.headers") {
-            for value in try reader.strings("http.headers.\(name.lowercased())") ?? [] {
+            let key = "http.headers.\(name.lowercased())"
+            guard !name.isEmpty, name.utf8.allSatisfy(tokenBytes.contains) else {
+                throw ConfigError(key: key, message: "is not a valid header name")
+            }
+            for value in try reader.strings(key) ?? [] {
+                guard !value.utf8.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0 }) else {
+                    throw ConfigError(key: key, message: "a header value cannot hold a line break or NUL")
+                }
                 config.http.headers.append((name, value))
             }
         }

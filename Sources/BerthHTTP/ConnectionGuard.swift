@@ -1,7 +1,8 @@
 internal import NIOCore
 internal import NIOHTTP1
 
-/// Protocol-level care of one connection, in the pipeline right after the HTTP codec:
+/// Protocol-level care of one connection, in the pipeline after the HTTP codec and the
+/// pipelining handler, for the requests that are passed up to the connection's task:
 ///
 /// - a request the codec cannot parse is answered (431 for too-large headers, 400 otherwise)
 ///   when no response is under way, then the connection is closed;
@@ -13,7 +14,8 @@ internal import NIOHTTP1
 ///   the previous response, so neither a silent client nor one trickling header bytes can hold
 ///   a connection. (The read timeout does not apply here: it counts from the last byte read,
 ///   which after a long download was long ago, and would drop a client the moment its
-///   response ended.)
+///   response ended.) Requests answered below the encoder count as responses here too
+///   (`ConnectionLedger`).
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -23,7 +25,20 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let errorBody: @Sendable (Int, String) -> (contentType: String, body: String)
     private let extraHeaders: [(String, String)]
     private let headTimeout: TimeAmount
-    private var headDeadline: Scheduled<Void>?
+    private let writeTimeout: TimeAmount
+    /// Shared with the handler that answers requests below the encoder.
+    private let ledger: ConnectionLedger
+    /// When the connection opened or the last response ended: the next head is due
+    /// `headTimeout` later.
+    private var idleSince = NIODeadline.now()
+    /// When the open response last made progress: its head, or a body part taken by the socket.
+    private var lastWrite = NIODeadline.now()
+    /// The one timer that checks `deadline`: when it fires it closes the connection or waits
+    /// for the next deadline. Requests and responses only move the times, not the timer:
+    /// scheduling and cancelling a timer per request cost a few percent of a small response, a
+    /// clock read costs nothing. (Every deadline is an event's time plus a timeout, so one set
+    /// later is never earlier than the one the timer waits for.)
+    private var check: Scheduled<Void>?
     /// A request head arrived and its response has not ended.
     private var exchangeOpen = false
     /// The open exchange's request has been read to its end: now the server is responding.
@@ -41,32 +56,55 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(
         errorBody: @escaping @Sendable (Int, String) -> (contentType: String, body: String),
-        extraHeaders: [(String, String)], headTimeout: TimeAmount
+        extraHeaders: [(String, String)], headTimeout: TimeAmount, writeTimeout: TimeAmount,
+        ledger: ConnectionLedger
     ) {
+        self.ledger = ledger
         self.errorBody = errorBody
         self.extraHeaders = extraHeaders
         self.headTimeout = headTimeout
+        self.writeTimeout = writeTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        armHeadDeadline(context)
+        idleSince = .now()
+        ensureCheck(context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        headDeadline?.cancel()
+        check?.cancel()
+        check = nil
     }
 
-    private func armHeadDeadline(_ context: ChannelHandlerContext) {
-        headDeadline?.cancel()
-        let channel = context.channel
-        headDeadline = context.eventLoop.scheduleTask(in: headTimeout) { channel.close(promise: nil) }
+    /// What the client must have done by when, in the connection's phase; nil while nothing is
+    /// awaited of it (a slow handler is not the client's fault, and a request body being read
+    /// is watched by the read timeout).
+    private var deadline: NIODeadline? {
+        if !exchangeOpen { return max(idleSince, ledger.lastAnsweredBelow) + headTimeout }
+        if requestEnded && responseOpen && bodySender == nil { return lastWrite + writeTimeout }
+        return nil
+    }
+
+    private func ensureCheck(_ context: ChannelHandlerContext) {
+        if check == nil, let deadline { scheduleCheck(context, at: deadline) }
+    }
+
+    private func scheduleCheck(_ context: ChannelHandlerContext, at due: NIODeadline) {
+        check = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
+            check = nil
+            guard let deadline else { return }
+            if deadline <= .now() {
+                context.close(promise: nil)
+            } else {
+                scheduleCheck(context, at: deadline)
+            }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if lingering { return }
         switch unwrapInboundIn(data) {
         case .head:
-            headDeadline?.cancel()
             exchangeOpen = true
             requestEnded = false
         case .body:
@@ -83,12 +121,20 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case .head:
             responseOpen = true
+            lastWrite = .now()
+            ensureCheck(context)
         case .body:
-            break
+            // Progress is a body part written out: the promise completes when the socket took it.
+            let written = promise ?? context.eventLoop.makePromise()
+            written.futureResult.assumeIsolated().whenSuccess { [self] in lastWrite = .now() }
+            context.write(data, promise: written)
+            return
         case .end:
             responseOpen = false
             exchangeOpen = false
-            armHeadDeadline(context)
+            ledger.answeredAbove += 1
+            idleSince = .now()
+            ensureCheck(context)
         }
         context.write(data, promise: promise)
     }
@@ -100,7 +146,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch event {
         case .started(let socket): bodySender = socket
-        case .finished: bodySender = nil
+        case .finished:
+            bodySender = nil
+            lastWrite = .now()
         }
         promise?.succeed()
     }
@@ -116,13 +164,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        let readingBody = exchangeOpen && !requestEnded
-        let responding = exchangeOpen && requestEnded
-        switch idle {
-        case .read where readingBody, .write where responding && bodySender == nil:
+        // The read timeout applies only while a request body is being read.
+        if case .read = idle, exchangeOpen && !requestEnded {
             context.close(promise: nil)
-        default:
-            break
         }
     }
 

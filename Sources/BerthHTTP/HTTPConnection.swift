@@ -27,7 +27,7 @@ struct HTTPConnection {
 
     func run(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, isTLS: Bool) async {
         let channel = connection.channel
-        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "-"
+        let remote = Self.remote(of: channel)
         let phase = NIOLockedValueBox(Phase.idle)
         do {
             try await connection.executeThenClose { inbound, _ in
@@ -63,6 +63,11 @@ struct HTTPConnection {
         }
     }
 
+    /// The client's address as logs show it.
+    static func remote(of channel: any Channel) -> String {
+        channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "-"
+    }
+
     /// Serves one request; returns whether the connection may carry another.
     private func serve(
         _ head: HTTPRequestHead,
@@ -70,9 +75,7 @@ struct HTTPConnection {
         channel: any Channel, isTLS: Bool, remote: String
     ) async throws -> Bool {
         let started = ContinuousClock.now
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let receivedAt = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        let receivedAt = AccessRecord.wallClockNow()
         let expectsContinue = head.headers["expect"].contains { $0.lowercased() == "100-continue" }
         let sendContinue: (() async throws -> Void)? =
             expectsContinue
@@ -83,7 +86,7 @@ struct HTTPConnection {
         let body = RequestBody(iterator: iterator, sendContinue: sendContinue)
         let request = HTTPRequest(
             head: head, body: body, remoteAddress: remote, isTLS: isTLS,
-            id: String(UInt64.random(in: 0...UInt64.max), radix: 16))
+            id: HTTPRequest.newID())
 
         var response: HTTPResponse
         if head.uri.utf8.count > configuration.maxURLBytes {
@@ -103,7 +106,9 @@ struct HTTPConnection {
         {
             keepAlive = false
         }
-        let responseHead = makeHead(for: response, request: head, keepAlive: keepAlive)
+        let responseHead: HTTPResponseHead
+        (responseHead, keepAlive) = response.head(
+            for: head, keepAlive: keepAlive, extraHeaders: configuration.extraHeaders)
         let writer = ResponseWriter(
             channel: channel, isTLS: isTLS, isHEAD: head.method == .HEAD, idleTimeout: configuration.idleTimeout)
         let sent: Int64
@@ -141,27 +146,6 @@ struct HTTPConnection {
                     userAgent: head.headers.first(name: "user-agent") ?? "", received: receivedAt))
         }
         return keepAlive
-    }
-
-    private func makeHead(for response: HTTPResponse, request: HTTPRequestHead, keepAlive: Bool) -> HTTPResponseHead {
-        var headers = response.headers
-        for (name, value) in configuration.extraHeaders where !headers.contains(name: name) {
-            headers.add(name: name, value: value)
-        }
-        let code = response.status.code
-        if code != 204 && code != 304 && !headers.contains(name: "content-length") {
-            if let length = response.impliedLength {
-                headers.add(name: "Content-Length", value: String(length))
-            } else {
-                headers.add(name: "Transfer-Encoding", value: "chunked")
-            }
-        }
-        if !keepAlive {
-            headers.replaceOrAdd(name: "Connection", value: "close")
-        } else if request.version == .http1_0 {
-            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
-        }
-        return HTTPResponseHead(version: request.version, status: response.status, headers: headers)
     }
 
     /// Reads and discards what the responder left of the body; false if it was too much.

@@ -10,6 +10,9 @@ public struct HTTPRequest {
     /// Unique per request, for logs.
     public let id: String
 
+    /// A new request id: random, 64 bits in hex.
+    static func newID() -> String { String(UInt64.random(in: 0...UInt64.max), radix: 16) }
+
     public var method: HTTPMethod { head.method }
     public var uri: String { head.uri }
     public var headers: HTTPHeaders { head.headers }

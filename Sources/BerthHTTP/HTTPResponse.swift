@@ -23,13 +23,46 @@ public struct HTTPResponse: Sendable {
     }
 
     /// The `Content-Length` the body implies, if any.
-    var impliedLength: Int64? {
+    public var impliedLength: Int64? {
         switch body {
         case .empty: 0
         case .bytes(let b): Int64(b.readableBytes)
         case .file(_, _, let length): length
         case .stream(let length, _): length
         }
+    }
+
+    /// The head sent for this response to `request`: `extraHeaders` where the response has not
+    /// set them, the body's framing, and what keeps the connection open or closes it. Framing
+    /// is ours, not the encoder's: a body of unknown length is chunked, except to an HTTP/1.0
+    /// client (it knows no chunks: the body ends with the connection, so `keepAlive` comes
+    /// back false) and for a `HEAD` (no body follows).
+    func head(
+        for request: HTTPRequestHead, keepAlive: Bool, extraHeaders: [(String, String)]
+    ) -> (head: HTTPResponseHead, keepAlive: Bool) {
+        var headers = headers
+        for (name, value) in extraHeaders where !headers.contains(name: name) {
+            headers.add(name: name, value: value)
+        }
+        var keepAlive = keepAlive
+        let code = status.code
+        if code >= 200 && code != 204 && code != 304 && !headers.contains(name: "content-length") {
+            if let length = impliedLength {
+                headers.add(name: "Content-Length", value: String(length))
+            } else if request.method == .HEAD {
+                // Nothing: no body follows, and its length is not known.
+            } else if request.version == .http1_0 {
+                keepAlive = false
+            } else {
+                headers.add(name: "Transfer-Encoding", value: "chunked")
+            }
+        }
+        if !keepAlive {
+            headers.replaceOrAdd(name: "Connection", value: "close")
+        } else if request.version == .http1_0 {
+            headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+        }
+        return (HTTPResponseHead(version: request.version, status: status, headers: headers), keepAlive)
     }
 }
 

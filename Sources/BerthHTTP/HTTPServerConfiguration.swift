@@ -21,6 +21,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var extraHeaders: [(String, String)] = []
     /// Called once per served request (`log.accesslog`); nil when the access log is off.
     public var accessLog: (@Sendable (AccessRecord) -> Void)?
+    /// Answers what it can on the event loop, before a request reaches the `HTTPResponder`.
+    public var immediateResponder: (any ImmediateResponder)?
 
     public init(
         host: String, port: Int,

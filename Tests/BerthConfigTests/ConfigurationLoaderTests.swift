@@ -124,6 +124,14 @@ import Testing
         #expect(c.http.headers.first?.0 == "X-A")
     }
 
+    /// Responses are sent without validating their headers again, so configured ones are
+    /// checked here: no line break can split a response.
+    @Test func headersThatWouldSplitAResponseAreRefused() {
+        let storage = "storage:\n  filesystem:\n    rootdirectory: /a\n"
+        #expect(error(storage + "http:\n  headers:\n    X-A: [\"a\\r\\nSet-Cookie: b\"]\n")?.key == "http.headers.x-a")
+        #expect(error(storage + "http:\n  headers:\n    \"X A\": [b]\n")?.key == "http.headers.x a")
+    }
+
     /// registry:2's image ships a filesystem config.yml; `REGISTRY_STORAGE=s3` and its
     /// variables switch it to S3, keeping the storage settings that are not a driver.
     @Test func environmentSelectsStorageDriver() throws {
