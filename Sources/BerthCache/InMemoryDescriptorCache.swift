@@ -53,39 +53,50 @@ public final class InMemoryDescriptorCache: DescriptorCache {
     public func forgetTag(_ tag: Tag, in name: RepositoryName) async {}
 }
 
-/// A map bounded to about `capacity` entries that keeps the recently used ones: entries live in
-/// a young generation; when it is full it becomes the old one (the previous old one is
-/// dropped), and an old entry that is read moves back to the young. Every step is O(1), unlike
-/// an exact LRU list, and what is dropped is what nobody read for a whole generation.
-struct Generations<Key: Hashable, Value> {
-    private var young: [Key: Value] = [:]
-    private var old: [Key: Value] = [:]
-    private let generation: Int
+/// A map bounded to about `capacity` entries (or, given a `weight`, to about `capacity` in
+/// total weight) that keeps the recently used ones: entries live in a young generation; when it
+/// is full it becomes the old one (the previous old one is dropped), and an old entry that is
+/// read moves back to the young. Every step is O(1), unlike an exact LRU list, and what is
+/// dropped is what nobody read for a whole generation.
+public struct Generations<Key: Hashable, Value> {
+    // Inlinable, so that users in other modules get it specialized: unspecialized, every call
+    // looked up generic metadata (a few percent of an immediate manifest answer).
+    @usableFromInline var young: [Key: Value] = [:]
+    @usableFromInline var old: [Key: Value] = [:]
+    @usableFromInline var youngWeight = 0
+    @usableFromInline let generation: Int
+    @usableFromInline let weight: (Value) -> Int
 
-    init(capacity: Int) {
+    @inlinable public init(capacity: Int, weight: @escaping (Value) -> Int = { _ in 1 }) {
         generation = max(1, capacity / 2)
+        self.weight = weight
     }
 
-    var count: Int { young.count + old.count }
+    @inlinable public var count: Int { young.count + old.count }
 
-    mutating func get(_ key: Key) -> Value? {
+    @inlinable public mutating func get(_ key: Key) -> Value? {
         if let value = young[key] { return value }
         guard let value = old.removeValue(forKey: key) else { return nil }
         set(key, value)
         return value
     }
 
-    mutating func set(_ key: Key, _ value: Value) {
-        if young.count >= generation, young[key] == nil {
+    @inlinable public mutating func set(_ key: Key, _ value: Value) {
+        let added = weight(value)
+        if let replaced = young.removeValue(forKey: key) {
+            youngWeight -= weight(replaced)
+        } else if youngWeight + added > generation, !young.isEmpty {
             old = young
             young = [:]
+            youngWeight = 0
         }
         young[key] = value
+        youngWeight += added
         old.removeValue(forKey: key)
     }
 
-    mutating func remove(_ key: Key) {
-        young.removeValue(forKey: key)
+    @inlinable public mutating func remove(_ key: Key) {
+        if let removed = young.removeValue(forKey: key) { youngWeight -= weight(removed) }
         old.removeValue(forKey: key)
     }
 }

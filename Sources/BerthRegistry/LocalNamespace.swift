@@ -6,7 +6,9 @@ struct LocalNamespace: RepositoryNamespace {
     let readOnlyReason: String? = nil
 
     func manifest(_ name: RepositoryName, _ reference: Reference) async throws -> StoredManifest {
-        try await stores.manifests.manifest(name, reference)
+        let manifest = try await stores.manifests.manifest(name, reference)
+        stores.held?.hold(name, manifest.digest)
+        return manifest
     }
 
     func blob(_ name: RepositoryName, _ digest: Digest, download: Bool) async throws -> BlobInfo {

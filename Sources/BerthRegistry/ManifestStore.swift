@@ -29,6 +29,8 @@ struct ManifestStore: Sendable {
     let tags: TagStore
     /// `validation.manifests.urls`: which foreign-layer URLs a manifest may carry.
     let foreignLayerURLs: ForeignLayerPolicy
+    /// Forgets what it holds of a manifest deleted here.
+    let held: HeldManifests?
 
     var layout: RegistryLayout { storage.layout }
 
@@ -173,6 +175,7 @@ struct ManifestStore: Sendable {
             if let subject = try? Manifest(bytes: stored.bytes, contentType: nil).subject?.digest() {
                 try await storage.deleteLink(layout.referrerLink(name, subject: subject, digest))
             }
+            held?.forget(name, digest)
             try await storage.unlink(name, digest, as: .manifest)
         }
     }

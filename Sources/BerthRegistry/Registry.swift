@@ -17,6 +17,9 @@ public struct Registry: Sendable {
         public var redirectDisabled = false
         /// `validation.manifests.urls`: which foreign-layer URLs a manifest may carry.
         public var foreignLayerURLs = ForeignLayerPolicy()
+        /// Keep which manifests were pulled, for `manifestDigestImmediately`. Right only beside
+        /// the in-memory descriptor cache, whose links are as durable (`HeldManifests`).
+        public var holdManifests = false
 
         public init() {}
     }
@@ -36,13 +39,39 @@ public struct Registry: Sendable {
         stores = Stores(
             storage: RegistryStorage(driver: driver, cache: cache, logger: logger),
             redirects: !options.redirectDisabled,
-            foreignLayerURLs: options.foreignLayerURLs, localBlobs: localBlobs)
+            foreignLayerURLs: options.foreignLayerURLs, localBlobs: localBlobs,
+            held: options.holdManifests ? HeldManifests() : nil)
         router = RepositoryRouter(local: LocalNamespace(stores: stores), routed: routed)
     }
 
     /// The repository `name` as a request sees it; `ns` is containerd's `ns` query parameter.
     public func repository(_ name: RepositoryName, ns: String? = nil) -> Repository {
         Repository(name: name, namespace: router.namespace(for: name, ns: ns), stores: stores, options: options)
+    }
+
+    /// Whether pulled manifests are held for `manifestDigestImmediately` (`Options.holdManifests`).
+    public var holdsManifests: Bool { stores.held != nil }
+
+    /// The digest of the manifest `reference` names in a local repository, when it is known
+    /// without waiting: the repository was pulled with it in this process, and for a tag, the
+    /// tag's link names it as storage has it now (read at once, where the driver can: a local
+    /// file). Nil when any of that is not so; `repository(_:ns:).manifest(_:)` then gives the
+    /// answer, whatever it is. Called on an event loop.
+    public func manifestDigestImmediately(_ name: RepositoryName, ns: String? = nil, _ reference: Reference) -> Digest?
+    {
+        guard let held = stores.held, router.isLocal(name, ns: ns) else { return nil }
+        let digest: Digest
+        switch reference {
+        case .digest(let named):
+            digest = named
+        case .tag(let tag):
+            let link = stores.storage.layout.tagCurrentLink(name, tag)
+            guard let bytes = stores.storage.driver.contentImmediately(link, upTo: 256),
+                let named = try? Digest(parsing: String(decoding: bytes, as: UTF8.self))
+            else { return nil }
+            digest = named
+        }
+        return held.isHeld(name, digest) ? digest : nil
     }
 
     /// Repository names in lexical order, after `last`, at most `limit`.

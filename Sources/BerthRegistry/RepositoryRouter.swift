@@ -10,4 +10,10 @@ struct RepositoryRouter: Sendable {
     func namespace(for name: RepositoryName, ns: String?) -> any RepositoryNamespace {
         routed.first { $0.claims(name, ns: ns) } ?? local
     }
+
+    /// Whether local storage serves the repository (what `namespace` answers, without making
+    /// an existential of it: this is asked on every immediate answer).
+    func isLocal(_ name: RepositoryName, ns: String?) -> Bool {
+        routed.isEmpty || !routed.contains { $0.claims(name, ns: ns) }
+    }
 }

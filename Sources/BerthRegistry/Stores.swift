@@ -8,17 +8,21 @@ struct Stores: Sendable {
     let manifests: ManifestStore
     let referrers: ReferrerStore
     let catalog: Catalog
+    /// Manifests pulled from local repositories, for immediate answers; nil when not held.
+    let held: HeldManifests?
 
     init(
         storage: RegistryStorage, redirects: Bool, foreignLayerURLs: ForeignLayerPolicy,
-        localBlobs: LocalBlobCache? = nil
+        localBlobs: LocalBlobCache? = nil, held: HeldManifests? = nil
     ) {
         self.storage = storage
         blobs = BlobStore(storage: storage, redirects: redirects, localBlobs: localBlobs)
         uploads = UploadStore(storage: storage, ingest: BlobIngest(storage: storage), blobs: blobs)
         tags = TagStore(storage: storage)
-        manifests = ManifestStore(storage: storage, blobs: blobs, tags: tags, foreignLayerURLs: foreignLayerURLs)
+        manifests = ManifestStore(
+            storage: storage, blobs: blobs, tags: tags, foreignLayerURLs: foreignLayerURLs, held: held)
         referrers = ReferrerStore(storage: storage, manifests: manifests)
         catalog = Catalog(storage: storage)
+        self.held = held
     }
 }

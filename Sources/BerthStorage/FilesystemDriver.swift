@@ -15,6 +15,7 @@ public struct FilesystemDriver: StorageDriver {
     public let root: String
     let threadPool: NIOThreadPool
     let listings = DirectoryListingCache()
+    let heldFiles = HeldFiles()
     /// Reads hand out chunks of this size; writes are batched up to it before a system call.
     static let chunkSize = 1 << 20
 
@@ -26,7 +27,14 @@ public struct FilesystemDriver: StorageDriver {
     }
 
     func fullPath(_ path: String) throws -> String {
-        guard path.hasPrefix("/"), !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+        // Byte-wise, since every storage call comes here (character-wise splitting was a tenth
+        // of an immediate manifest answer).
+        let dot = UInt8(ascii: ".")
+        guard path.utf8.first == UInt8(ascii: "/"),
+            !path.utf8.split(separator: UInt8(ascii: "/")).contains(where: {
+                $0.allSatisfy { $0 == dot } && $0.count <= 2
+            })
+        else {
             throw StorageError.invalidPath(path)
         }
         return root + path
@@ -168,6 +176,14 @@ public struct FilesystemDriver: StorageDriver {
     public func redirectURL(_ path: String) async throws -> String? { nil }
 
     public func localFile(_ path: String) -> String? { try? fullPath(path) }
+
+    /// Reads on the calling thread (an event loop), from a file held open since the last read
+    /// of it (`HeldFiles`): an `fstat` and a `pread` of a few dozen bytes from the page cache,
+    /// less than nginx does per request for a static file. On a file system slow enough to make
+    /// that wait (a network mount), turn the in-memory cache off: nothing is read at once then.
+    public func contentImmediately(_ path: String, upTo limit: Int) -> [UInt8]? {
+        heldFiles.read(path, at: { try? fullPath(path) }, upTo: limit)
+    }
 
     // MARK: - helpers run on the thread pool
 

@@ -50,6 +50,11 @@ public protocol StorageDriver: Sendable {
     /// The local file holding `path`, when the driver keeps content in local files, so that
     /// the HTTP layer can send it with `sendfile`.
     func localFile(_ path: String) -> String?
+
+    /// The content of a small object read at once, without suspending, where that is cheap (a
+    /// local file, from the page cache); nil when the driver cannot, the object is not there or
+    /// is larger than `limit`. Called on an event loop, so never anything that waits on a network.
+    func contentImmediately(_ path: String, upTo limit: Int) -> [UInt8]?
 }
 
 extension StorageDriver {
@@ -57,6 +62,9 @@ extension StorageDriver {
     public func reader(_ path: String, offset: Int64) async throws -> ByteChunks {
         try await reader(path, offset: offset, length: nil)
     }
+
+    /// Drivers over a network cannot read at once.
+    public func contentImmediately(_ path: String, upTo limit: Int) -> [UInt8]? { nil }
 
     /// All the children of a directory.
     public func list(_ path: String) async throws -> [String] {

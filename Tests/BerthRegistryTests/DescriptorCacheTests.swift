@@ -22,6 +22,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         var options = Registry.Options()
         options.deleteEnabled = true
+        options.holdManifests = true
         first = Registry(
             driver: FilesystemDriver(root: root), cache: InMemoryDescriptorCache(), options: options,
             logger: Logger(label: "test"))
@@ -91,5 +92,56 @@ import Testing
             atPath: root + "/docker/registry/v2/repositories/team/app/_layers/sha256/\(digest.hex)")
         #expect(try await first.repository(name).blob(digest).size == 6)
         await #expect(throws: RegistryError.self) { try await second.repository(name).blob(digest) }
+    }
+
+    // MARK: immediate answers (what the event loop answers manifest pulls with)
+
+    @Test func aManifestIsAnsweredImmediatelyOnlyOncePulledHere() async throws {
+        let latest = try Tag("latest")
+        let v1 = try await image(through: first, layer: "one", tag: "latest")
+        #expect(first.manifestDigestImmediately(name, .tag(latest)) == nil)
+        #expect(first.manifestDigestImmediately(name, .digest(v1)) == nil)
+        _ = try await first.repository(name).manifest(.tag(latest))
+        #expect(first.manifestDigestImmediately(name, .tag(latest)) == v1)
+        #expect(first.manifestDigestImmediately(name, .digest(v1)) == v1)
+        // Held per repository, and only by the process that pulled it.
+        #expect(first.manifestDigestImmediately(try RepositoryName("team/other"), .digest(v1)) == nil)
+        #expect(second.manifestDigestImmediately(name, .digest(v1)) == nil)
+    }
+
+    @Test func aTagMovedByAnotherProcessIsAnsweredAtOnce() async throws {
+        let latest = try Tag("latest")
+        let v1 = try await image(through: first, layer: "one", tag: "latest")
+        _ = try await first.repository(name).manifest(.tag(latest))
+        #expect(first.manifestDigestImmediately(name, .tag(latest)) == v1)
+        // Moved elsewhere to a manifest this process never pulled: no immediate answer, so the
+        // usual path reads the new one.
+        let v2 = try await image(through: second, layer: "two", tag: "latest")
+        #expect(first.manifestDigestImmediately(name, .tag(latest)) == nil)
+        #expect(try await first.repository(name).manifest(.tag(latest)).digest == v2)
+        #expect(first.manifestDigestImmediately(name, .tag(latest)) == v2)
+        // Moved back (Berth writes a new file and renames it over the link).
+        _ = try await second.repository(name).putManifest(
+            .tag(latest), bytes: try await second.repository(name).manifest(.digest(v1)).bytes, contentType: nil)
+        #expect(first.manifestDigestImmediately(name, .tag(latest)) == v1)
+        // Rewritten in place, as registry:2 writes links.
+        let link = root + "/docker/registry/v2/repositories/team/app/_manifests/tags/latest/current/link"
+        let handle = try #require(FileHandle(forWritingAtPath: link))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data(v2.description.utf8))
+        try handle.close()
+        #expect(first.manifestDigestImmediately(name, .tag(latest)) == v2)
+        // Deleted elsewhere.
+        try await second.repository(name).deleteManifest(.tag(latest))
+        #expect(first.manifestDigestImmediately(name, .tag(latest)) == nil)
+    }
+
+    @Test func aManifestDeletedHereIsNoLongerAnsweredImmediately() async throws {
+        let v1 = try await image(through: first, layer: "one", tag: "v1")
+        _ = try await first.repository(name).manifest(.digest(v1))
+        #expect(first.manifestDigestImmediately(name, .digest(v1)) == v1)
+        try await first.repository(name).deleteManifest(.digest(v1))
+        #expect(first.manifestDigestImmediately(name, .digest(v1)) == nil)
+        #expect(first.manifestDigestImmediately(name, .tag(try Tag("v1"))) == nil)
     }
 }

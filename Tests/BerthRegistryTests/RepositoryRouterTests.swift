@@ -42,8 +42,11 @@ import Testing
     init() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-router-\(UUID())").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var options = Registry.Options()
+        options.holdManifests = true
         registry = Registry(
-            driver: FilesystemDriver(root: root), logger: Logger(label: "test"), routed: [FixedNamespace()])
+            driver: FilesystemDriver(root: root), options: options, logger: Logger(label: "test"),
+            routed: [FixedNamespace()])
     }
 
     @Test func claimedNamesAreReadFromTheirNamespace() async throws {
@@ -76,5 +79,26 @@ import Testing
                 $0.finish()
             })
         #expect(try await local.blob(blob.digest).size == 5)
+    }
+
+    /// What the event loop answers is local only: a name asked for through a mirror (here with
+    /// containerd's `ns`) is never answered immediately, even where the same name is local.
+    @Test func immediateAnswersAreForLocalNamesOnly() async throws {
+        let name = try RepositoryName("library/alpine")
+        let local = registry.repository(name)
+        var descriptors: [String] = []
+        for bytes in [Array("{}".utf8), Array("layer".utf8)] {
+            let blob = try await local.finishUpload(
+                try await local.startUpload(), digest: Digest.of(bytes), body: [ByteBuffer(bytes: bytes)].async)
+            descriptors.append(
+                #"{"mediaType":"application/octet-stream","digest":"\#(blob.digest)","size":\#(bytes.count)}"#)
+        }
+        let manifest = Array(
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":\#(descriptors[0]),"layers":[\#(descriptors[1])]}"#
+                .utf8)
+        let digest = try await local.putManifest(.tag(try Tag("3")), bytes: manifest, contentType: nil).digest
+        _ = try await local.manifest(.digest(digest))
+        #expect(registry.manifestDigestImmediately(name, .digest(digest)) == digest)
+        #expect(registry.manifestDigestImmediately(name, ns: "upstream.test", .digest(digest)) == nil)
     }
 }
