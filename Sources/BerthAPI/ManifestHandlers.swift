@@ -8,7 +8,7 @@ extension RegistryAPI {
     /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the bytes as pushed.
     func getManifest(_ repository: Repository, _ reference: Reference) async throws -> HTTPResponse {
         let manifest = try await repository.manifest(reference)
-        return HTTPResponse(
+        let response = HTTPResponse(
             status: .ok,
             headers: [
                 "Content-Type": manifest.mediaType,
@@ -17,6 +17,8 @@ extension RegistryAPI {
                 "Content-Length": String(manifest.bytes.count),
             ],
             body: .bytes(ByteBuffer(bytes: manifest.bytes)))
+        immediate?.hold(response, for: manifest.digest)
+        return response
     }
 
     /// `PUT /v2/<name>/manifests/<reference>`.

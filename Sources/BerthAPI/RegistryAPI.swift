@@ -25,11 +25,16 @@ public struct RegistryAPI: HTTPResponder {
     let registry: Registry
     let options: Options
     let logger: Logger
+    /// What manifest pulls are answered with on the event loop (`respondImmediately`); nil
+    /// unless the registry holds pulled manifests and anyone may pull without being asked who
+    /// they are (no authorization runs on that path).
+    let immediate: ImmediateAnswers?
 
     public init(registry: Registry, options: Options, logger: Logger) {
         self.registry = registry
         self.options = options
         self.logger = logger
+        immediate = options.authorizer is OpenAccess && registry.holdsManifests ? ImmediateAnswers() : nil
     }
 
     /// Headers on every response, as registry:2 sends them.
@@ -56,15 +61,11 @@ public struct RegistryAPI: HTTPResponder {
 
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
         do {
-            var target = RequestTarget(request.uri)
-            if !options.services.isEmpty, let service = options.services[target.path] {
+            let whole = RequestTarget(request.uri)
+            if !options.services.isEmpty, let service = options.services[whole.path] {
                 return await service.respond(to: request)
             }
-            let prefix = options.urls.prefix
-            if !prefix.isEmpty {
-                guard target.path.hasPrefix(prefix + "/") else { return notFound(target.path) }
-                target = RequestTarget(String(request.uri.dropFirst(prefix.count)))
-            }
+            guard let target = withoutPrefix(whole, request.uri) else { return notFound(whole.path) }
             let found: Endpoint?
             do {
                 found = try endpoint(target.path)
@@ -96,6 +97,14 @@ public struct RegistryAPI: HTTPResponder {
         } catch {
             return ErrorResponse.make(error, logger: logger, requestID: request.id)
         }
+    }
+
+    /// The target as the route table reads it: without `http.prefix`; nil outside the prefix.
+    func withoutPrefix(_ target: RequestTarget, _ uri: String) -> RequestTarget? {
+        let prefix = options.urls.prefix
+        if prefix.isEmpty { return target }
+        guard target.path.hasPrefix(prefix + "/") else { return nil }
+        return RequestTarget(String(uri.dropFirst(prefix.count)))
     }
 
     private func dispatch(

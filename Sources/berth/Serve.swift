@@ -145,6 +145,8 @@ struct Serve: AsyncParsableCommand {
             options.foreignLayerURLs = ForeignLayerPolicy(
                 allow: configuration.validation.urlsAllow, deny: configuration.validation.urlsDeny)
         }
+        // Held pulls are as durable as the in-memory cache's links (see `HeldManifests`).
+        if case .inMemory = configuration.storage.blobDescriptorCache { options.holdManifests = true }
         let driver = storage.driver
         let (cache, leases) = sharedState(configuration.storage.blobDescriptorCache, logger: logger)
         var localBlobs: LocalBlobCache?
@@ -189,6 +191,7 @@ struct Serve: AsyncParsableCommand {
             let accessLog = AccessLogWriter(configuration.log)
             http.accessLog = { accessLog.write($0) }
         }
+        if api.answersImmediately { http.immediateResponder = api }
         http.idleTimeout = .nanoseconds(Int64(configuration.http.idleTimeout / .nanoseconds(1)))
         if let tls = configuration.http.tls {
             http.tls = try TLSContext.make(tls)
