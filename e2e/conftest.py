@@ -22,21 +22,29 @@ filesystem_only = pytest.mark.skipif(STORAGE != "filesystem", reason="reads the 
 class Berth:
     """One berth process with its own config and data directory."""
 
-    def __init__(self, tmp, config=None, env=None, s3=None):
+    def __init__(self, tmp, config=None, env=None, s3=None, redis=None):
         self.tmp = tmp
         self.data = os.path.join(tmp, "data")
         named = {"filesystem", "s3"} & set((config or {}).get("storage", {}))
         # A test's own filesystem block is merged over this one; its own s3 block replaces it.
         storage = {} if "s3" in named else {"filesystem": {"rootdirectory": self.data}}
-        # On S3 unless the test names its own storage (sharing a directory with registry:2).
+        # The in-memory descriptor cache, as in the config.yml of registry:2's image and Berth's
+        # embedded default: manifest pulls are answered on the event loop once pulled.
+        cache = {"cache": {"blobdescriptor": "inmemory"}}
+        extra = {}
+        # On S3 with the Redis cache unless the test names its own storage (sharing a
+        # directory with registry:2); each Berth gets a Redis database of its own.
         if s3 and not named:
             storage = {"s3": s3.config(os.path.basename(tmp.rstrip("/")) + "-" + os.urandom(4).hex()),
                        "redirect": {"disable": True}}
+            cache = {"cache": {"blobdescriptor": "redis"}}
+            extra = {"redis": {"addr": f"127.0.0.1:{redis.port}", "db": redis.next_database()}}
         base = {
             "version": 0.1,
             "log": {"level": "info"},
-            "storage": {**storage, "delete": {"enabled": True}},
+            "storage": {**storage, **cache, "delete": {"enabled": True}},
             "http": {"addr": "127.0.0.1:0"},
+            **extra,
         }
         self.config = deep_merge(base, config or {})
         self.env = env or {}
@@ -111,15 +119,27 @@ def seaweed(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_databases(tmp_path_factory):
+    """One redis-server for the session's Berths on S3, a fresh database for each."""
+    from peers import Redis
+    server = Redis(str(tmp_path_factory.mktemp("redis")), databases=10_000)
+    used = iter(range(10_000))
+    server.next_database = lambda: next(used)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def start_berth(tmp_path, request):
     started = []
     s3 = request.getfixturevalue("seaweed") if STORAGE == "s3" else None
+    redis = request.getfixturevalue("redis_databases") if STORAGE == "s3" else None
 
     def start(config=None, env=None, subdir="b"):
         d = tmp_path / f"{subdir}{len(started)}"
         d.mkdir()
-        b = Berth(str(d), config, env, s3=s3).start()
+        b = Berth(str(d), config, env, s3=s3, redis=redis).start()
         started.append(b)
         return b
 

@@ -55,6 +55,23 @@ class Process:
             return f.read()
 
 
+class Redis:
+    """A redis-server of our own on a free port, killed by PID."""
+
+    def __init__(self, tmp, port=None, databases=16):
+        self.port = port or free_port()
+        self.log = open(os.path.join(tmp, f"redis-{self.port}.log"), "a")
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--daemonize", "no",
+                                      "--databases", str(databases)], stdout=self.log, stderr=self.log)
+        wait_for(lambda: port_open(self.port), what="redis")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class Registry2:
     """CNCF distribution 2.8 (Debian's docker-registry) serving a data directory."""
 

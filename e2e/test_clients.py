@@ -8,6 +8,7 @@ import tempfile
 
 import requests
 
+from conftest import OCI_MANIFEST, digest, image, put_manifest
 from peers import Containerd, Dockerd, Registry2, docker_archive, oci_image_tar_layer, sha256_file
 
 
@@ -136,6 +137,40 @@ def test_berth_data_is_served_by_registry2(start_berth, tmp_path):
         assert pull_to_oci(r2host, "team/from-berth:v1", str(tmp_path / "by-tag")) == expected
         assert pull_to_oci(r2host, f"team/from-berth@{pushed}", str(tmp_path / "by-digest")) == expected
         assert requests.get(f"{r2.url}/v2/_catalog").json()["repositories"] == ["team/from-berth"]
+    finally:
+        r2.stop()
+
+
+def test_a_tag_moved_by_another_process_is_answered_at_once(start_berth, tmp_path):
+    """Berth answers pulls of a manifest it has served from memory, on the event loop, but reads
+    the tag's link every time: a tag moved by registry:2 (which rewrites the link in place) or by
+    another Berth (which renames a new link over it) on the same data directory is answered at
+    once, including a move back to a manifest Berth still holds."""
+    data = str(tmp_path / "shared")
+    a = start_berth({"storage": {"filesystem": {"rootdirectory": data}}})
+    other = start_berth({"storage": {"filesystem": {"rootdirectory": data}}})
+    r2 = Registry2(str(tmp_path), data)
+    accept = {"Accept": OCI_MANIFEST}
+
+    def latest():
+        r = requests.get(f"{a.url}/v2/team/app/manifests/latest", headers=accept)
+        assert r.status_code == 200, r.text
+        assert r.headers["Docker-Content-Digest"] == digest(r.content)
+        return r.content
+
+    try:
+        v1 = image(a.url, "team/app", layers=(b"layer one",))
+        v2 = image(a.url, "team/app", layers=(b"layer two",))
+        assert put_manifest(a.url, "team/app", "latest", v1).status_code == 201
+        assert latest() == v1 and latest() == v1  # the second is answered from memory
+        assert put_manifest(r2.url, "team/app", "latest", v2).status_code == 201  # in place
+        assert latest() == v2 and latest() == v2
+        assert put_manifest(r2.url, "team/app", "latest", v1).status_code == 201  # back to a held one
+        assert latest() == v1
+        assert put_manifest(other.url, "team/app", "latest", v2).status_code == 201  # renamed over
+        assert latest() == v2
+        assert requests.delete(f"{other.url}/v2/team/app/manifests/latest").status_code == 202
+        assert requests.get(f"{a.url}/v2/team/app/manifests/latest", headers=accept).status_code == 404
     finally:
         r2.stop()
 

@@ -6,6 +6,7 @@ import os
 import requests
 
 from conftest import Berth, digest, push_blob
+from peers import wait_for
 
 
 def start(tmp_path, seaweed, root, maxsize="3MiB"):
@@ -35,11 +36,14 @@ def test_pulls_fill_verified_copies_and_the_least_recently_used_goes(tmp_path, s
         assert requests.get(f"{b.url}/v2/team/app/blobs/{digest(one)}").content == one  # one is used last
         assert requests.get(f"{b.url}/v2/team/app/blobs/{digest(three)}").content == three
         # 3 MiB cap: two copies fit with room to spare but not three; two was used least recently.
-        assert copy(tmp_path, three).exists() and copy(tmp_path, one).exists()
+        wait_for(lambda: copy(tmp_path, three).exists(), timeout=10, what="three copied")
+        assert copy(tmp_path, one).exists()
         four = os.urandom(1 << 20)
         push_blob(b.url, "team/app", four)
         assert requests.get(f"{b.url}/v2/team/app/blobs/{digest(four)}").content == four
-        assert not copy(tmp_path, two).exists()
+        # The fill names its copy and evicts once it has hashed the last byte, which may be a
+        # moment after the client has read it.
+        wait_for(lambda: not copy(tmp_path, two).exists(), timeout=10, what="two evicted")
         assert requests.get(f"{b.url}/v2/team/app/blobs/{digest(two)}").content == two  # from S3 again
     finally:
         b.stop()

@@ -13,22 +13,8 @@ import pytest
 import requests
 
 from conftest import Berth, absolute, digest, image, push_blob, put_manifest
-from peers import free_port, port_open, wait_for
+from peers import Redis
 from test_mirror_faults import NAME, ScriptedUpstream
-
-
-class Redis:
-    def __init__(self, tmp, port=None):
-        self.port = port or free_port()
-        self.log = open(os.path.join(tmp, f"redis-{self.port}.log"), "a")
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--daemonize", "no"], stdout=self.log, stderr=self.log)
-        wait_for(lambda: port_open(self.port), what="redis")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def keys(redis, pattern):
