@@ -25,7 +25,7 @@ final class ImmediateResponseHandler: ChannelInboundHandler, RemovableChannelHan
 
     private struct Answer {
         let request: HTTPRequestHead
-        let response: HTTPResponse
+        let response: ImmediateResponse
         let started: ContinuousClock.Instant
         let received: Double
     }
@@ -61,62 +61,50 @@ final class ImmediateResponseHandler: ChannelInboundHandler, RemovableChannelHan
         context.fireChannelRead(data)
     }
 
-    private func immediateResponse(to head: HTTPRequestHead) -> HTTPResponse? {
+    private func immediateResponse(to head: HTTPRequestHead) -> ImmediateResponse? {
         guard head.method == .GET || head.method == .HEAD,
             head.uri.utf8.count <= configuration.maxURLBytes,
             !head.headers.contains(name: "transfer-encoding"),
-            head.headers.first(name: "content-length").map({ $0 == "0" }) ?? true,
-            let response = responder.respondImmediately(to: head)
+            head.headers.first(name: "content-length").map({ $0 == "0" }) ?? true
         else { return nil }
-        switch response.body {
-        case .empty, .bytes: return response
-        case .file, .stream: return nil
-        }
+        return responder.respondImmediately(to: head)
     }
 
     private func send(_ answer: Answer, context: ChannelHandlerContext) {
         let request = answer.request
-        let (head, keepAlive) = answer.response.head(
-            for: request, keepAlive: request.isKeepAlive, extraHeaders: configuration.extraHeaders)
-        var body: ByteBuffer?
-        if request.method != .HEAD, case .bytes(let bytes) = answer.response.body { body = bytes }
-        var buffer = context.channel.allocator.buffer(capacity: 512 + (body?.readableBytes ?? 0))
-        Self.encode(head, into: &buffer)
-        if var body { buffer.writeBuffer(&body) }
+        let isHEAD = request.method == .HEAD
+        let bytes: ByteBuffer
+        let keepAlive: Bool
+        if request.version == .http1_1 && request.isKeepAlive {
+            bytes = answer.response.keptAliveBytes(forHEAD: isHEAD, extraHeaders: configuration.extraHeaders)
+            keepAlive = true
+        } else {
+            let head: HTTPResponseHead
+            (head, keepAlive) = answer.response.response.head(
+                for: request, keepAlive: request.isKeepAlive, extraHeaders: configuration.extraHeaders)
+            var buffer = context.channel.allocator.buffer(capacity: 512)
+            ImmediateResponse.encode(head, into: &buffer)
+            if !isHEAD, case .bytes(var body) = answer.response.response.body { buffer.writeBuffer(&body) }
+            bytes = buffer
+        }
         ledger.lastAnsweredBelow = .now()
         if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
         } else {
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
         }
         if let accessLog = configuration.accessLog {
             accessLog(
                 AccessRecord(
                     requestID: HTTPRequest.newID(), remote: remote, method: request.method.rawValue, uri: request.uri,
                     version: "HTTP/\(request.version.major).\(request.version.minor)",
-                    status: answer.response.status.code, bytesIn: 0, bytesOut: Int64(body?.readableBytes ?? 0),
+                    status: answer.response.response.status.code, bytesIn: 0,
+                    bytesOut: isHEAD ? 0 : Int64(answer.response.bodyLength),
                     durationMilliseconds: (ContinuousClock.now - answer.started).milliseconds,
                     referer: request.headers.first(name: "referer") ?? "",
                     userAgent: request.headers.first(name: "user-agent") ?? "", received: answer.received))
         }
-    }
-
-    /// The status line and headers, as `HTTPResponseEncoder` writes them.
-    static func encode(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
-        if head.version == .http1_1 && head.status == .ok {
-            buffer.writeStaticString("HTTP/1.1 200 OK\r\n")
-        } else {
-            buffer.writeString(
-                "HTTP/\(head.version.major).\(head.version.minor) \(head.status.code) \(head.status.reasonPhrase)\r\n")
-        }
-        for (name, value) in head.headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
-        }
-        buffer.writeStaticString("\r\n")
     }
 }
 

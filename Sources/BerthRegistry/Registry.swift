@@ -59,19 +59,29 @@ public struct Registry: Sendable {
     /// answer, whatever it is. Called on an event loop.
     public func manifestDigestImmediately(_ name: RepositoryName, ns: String? = nil, _ reference: Reference) -> Digest?
     {
-        guard let held = stores.held, router.isLocal(name, ns: ns) else { return nil }
-        let digest: Digest
+        immediateTarget(name, ns: ns, reference).flatMap(manifestDigestImmediately)
+    }
+
+    /// What `manifestDigestImmediately` needs of a reference that does not change from request
+    /// to request, worked out once; nil for a repository never answered at once (one not
+    /// served by local storage, or with no manifests held).
+    public func immediateTarget(_ name: RepositoryName, ns: String? = nil, _ reference: Reference) -> ImmediateTarget? {
+        guard stores.held != nil, router.isLocal(name, ns: ns) else { return nil }
         switch reference {
-        case .digest(let named):
-            digest = named
+        case .digest(let digest): return ImmediateTarget(name: name, digest: digest, tagLink: nil)
         case .tag(let tag):
-            let link = stores.storage.layout.tagCurrentLink(name, tag)
-            guard let bytes = stores.storage.driver.contentImmediately(link, upTo: 256),
-                let named = try? Digest(parsing: String(decoding: bytes, as: UTF8.self))
-            else { return nil }
-            digest = named
+            return ImmediateTarget(name: name, digest: nil, tagLink: stores.storage.layout.tagCurrentLink(name, tag))
         }
-        return held.isHeld(name, digest) ? digest : nil
+    }
+
+    public func manifestDigestImmediately(_ target: ImmediateTarget) -> Digest? {
+        guard let held = stores.held else { return nil }
+        var digest = target.digest
+        if let link = target.tagLink, let bytes = stores.storage.driver.contentImmediately(link, upTo: 256) {
+            digest = try? Digest(parsing: String(decoding: bytes, as: UTF8.self))
+        }
+        guard let digest, held.isHeld(target.name, digest) else { return nil }
+        return digest
     }
 
     /// Repository names in lexical order, after `last`, at most `limit`.
@@ -99,4 +109,12 @@ public struct Registry: Sendable {
         return try await stores.uploads.purge(
             in: try await stores.catalog.repositoryDirectories(), startedBefore: cutoff, dryRun: dryRun)
     }
+}
+
+/// A manifest reference of a local repository as `Registry.manifestDigestImmediately` reads
+/// it: a digest, or the path of a tag's link.
+public struct ImmediateTarget: Sendable {
+    let name: RepositoryName
+    let digest: Digest?
+    let tagLink: String?
 }
