@@ -331,5 +331,21 @@ final class ResponseBody: @unchecked Sendable {
 
     init(_ body: HTTPClientResponse.Body) { iterator = body.makeAsyncIterator() }
 
-    func next() async throws -> ByteBuffer? { try await iterator.next() }
+    /// The body arrives in parts the size of a socket read (tens of KiB), and every chunk handed
+    /// on costs its consumer a hop to the client's event loop and back: parts are joined into
+    /// chunks of this size before they are.
+    static let joined = 512 * 1024
+
+    func next() async throws -> ByteBuffer? {
+        guard let first = try await iterator.next() else { return nil }
+        guard first.readableBytes < Self.joined, var part = try await iterator.next() else { return first }
+        var chunk = ByteBufferAllocator().buffer(capacity: Self.joined + part.readableBytes)
+        var head = first
+        chunk.writeBuffer(&head)
+        chunk.writeBuffer(&part)
+        while chunk.readableBytes < Self.joined, var more = try await iterator.next() {
+            chunk.writeBuffer(&more)
+        }
+        return chunk
+    }
 }
