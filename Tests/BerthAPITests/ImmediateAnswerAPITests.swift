@@ -43,25 +43,6 @@ import Testing
         return try await repository.putManifest(.tag(try Tag("v1")), bytes: manifest, contentType: nil).digest
     }
 
-    func curl(_ arguments: [String]) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(
-                    with: Result {
-                        let process = Process()
-                        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-                        process.arguments = ["-s", "-S", "-i"] + arguments
-                        let output = Pipe()
-                        process.standardOutput = output
-                        try process.run()
-                        let data = output.fileHandleForReading.readDataToEndOfFile()
-                        process.waitUntilExit()
-                        return String(decoding: data, as: UTF8.self)
-                    })
-            }
-        }
-    }
-
     @Test func theImmediateAnswerIsTheResponseTheUsualPathGave() async throws {
         let registry = try makeRegistry()
         let digest = try await pushImage(registry)
