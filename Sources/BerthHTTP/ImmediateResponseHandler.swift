@@ -87,13 +87,8 @@ final class ImmediateResponseHandler: ChannelInboundHandler, RemovableChannelHan
             if !isHEAD, case .bytes(var body) = answer.response.response.body { buffer.writeBuffer(&body) }
             bytes = buffer
         }
-        ledger.lastAnsweredBelow = .now()
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-        } else {
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
-        }
+        // Logged before it is written: a close after the write may let the client see the end
+        // before this thread gets back here.
         if let accessLog = configuration.accessLog {
             accessLog(
                 AccessRecord(
@@ -104,6 +99,13 @@ final class ImmediateResponseHandler: ChannelInboundHandler, RemovableChannelHan
                     durationMilliseconds: (ContinuousClock.now - answer.started).milliseconds,
                     referer: request.headers.first(name: "referer") ?? "",
                     userAgent: request.headers.first(name: "user-agent") ?? "", received: answer.received))
+        }
+        ledger.lastAnsweredBelow = .now()
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        } else {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 }
