@@ -42,6 +42,8 @@ class ScriptedUpstream:
         self.stop_on_drop = False
         # Seconds between 64 KiB pieces of a blob body: a download that lasts while others join.
         self.pace = 0
+        # When each paced blob body was sent to its end, by digest.
+        self.sent = {}
         upstream = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -102,6 +104,7 @@ class ScriptedUpstream:
                     self.wfile.write(body[start:start + (64 << 10)])
                     self.wfile.flush()
                     time.sleep(upstream.pace)
+                upstream.sent[ref] = time.time()
 
             def send(self, status, body, content_type, head, headers=None):
                 self.send_response(status)

@@ -7,6 +7,8 @@ internal import OCI
 /// client's upload stages one part per request; a mirrored blob is staged as it streams in.
 struct BlobIngest: Sendable {
     let storage: RegistryStorage
+    /// Whether staged bytes are read while they are staged (a mirror's, by other replicas).
+    var readable = false
 
     /// Appends `body` to the upload at `staging` as one part, hashing it on the way with
     /// `hasher` (which must cover what is staged already; nil when it does not, and the bytes
@@ -24,7 +26,7 @@ struct BlobIngest: Sendable {
     /// The multipart upload staged at `staging`. Opening costs an object store a few requests,
     /// so a request that appends and then commits opens it once and passes it to both.
     func open(_ staging: String) async throws -> any MultipartUpload {
-        try await storage.driver.multipartUpload(staging)
+        try await storage.driver.multipartUpload(staging, readable: readable)
     }
 
     /// `append(_:to:hasher:written:)` on an upload already open.
@@ -100,7 +102,7 @@ struct BlobIngest: Sendable {
 
     /// Throws away what is staged: the upload's parts, or the object they were joined into.
     func discard(_ staging: String) async throws {
-        try await storage.driver.multipartUpload(staging).abort()
+        try await open(staging).abort()
         try await storage.deleteIfPresent(staging)
     }
 

@@ -22,7 +22,7 @@ public struct MirrorCache: Sendable {
         stores = Stores(
             storage: RegistryStorage(driver: driver, cache: cache, logger: logger), redirects: false,
             foreignLayerURLs: ForeignLayerPolicy(), localBlobs: localBlobs)
-        ingest = BlobIngest(storage: stores.storage)
+        ingest = BlobIngest(storage: stores.storage, readable: true)
         usage = MirrorUsage(storage: stores.storage)
     }
 
@@ -138,13 +138,16 @@ public struct MirrorCache: Sendable {
         try? await ingest.discard(staging)
     }
 
-    /// The bytes at a staging or blob path from `offset` to what is there now.
-    public func read(_ path: String, from offset: Int64) async throws -> ByteChunks {
-        try await storage.driver.reader(path, offset: offset)
+    /// The bytes staged at `staging` from `offset` to what is there now, while a fetch (in
+    /// this process or another) stages them.
+    public func readStaged(_ staging: String, from offset: Int64) async throws -> ByteChunks {
+        try await storage.driver.uploadReader(staging, offset: offset)
     }
 
-    /// Path of a blob's data, for readers that follow a fetch to its end.
-    public func path(of blob: BlobInfo) -> String { blob.path }
+    /// A stored blob's bytes from `offset`, for readers that follow a fetch to its end.
+    public func read(_ blob: BlobInfo, from offset: Int64) async throws -> ByteChunks {
+        try await storage.driver.reader(blob.path, offset: offset)
+    }
 
     // MARK: expiry
 
@@ -242,10 +245,18 @@ public struct MirrorCache: Sendable {
             return
         }
         let cutoff = Date().timeIntervalSince1970 - idle
+        // One fetch may be several objects ("<id>.segment.<n>" on S3): it is idle when the
+        // newest of them is.
+        var fetches: [Substring: (paths: [String], modified: Double)] = [:]
         for name in try await storage.listIfPresent(layout.mirrorStaging) {
             let path = "\(layout.mirrorStaging)/\(name)"
-            guard let info = try? await storage.driver.stat(path), info.modified < cutoff else { continue }
-            try await storage.deleteIfPresent(path)
+            guard let info = try? await storage.driver.stat(path) else { continue }
+            let id = name.prefix { $0 != "." }
+            let seen = fetches[id] ?? ([], 0)
+            fetches[id] = (seen.paths + [path], max(seen.modified, info.modified))
+        }
+        for (paths, modified) in fetches.values where modified < cutoff {
+            for path in paths { try await storage.deleteIfPresent(path) }
         }
     }
 }

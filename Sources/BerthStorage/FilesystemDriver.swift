@@ -98,7 +98,8 @@ public struct FilesystemDriver: StorageDriver {
         return ByteChunks { try await file.next() }
     }
 
-    public func multipartUpload(_ path: String) async throws -> any MultipartUpload {
+    /// An upload is one file, readable by others as it grows, so every upload is `readable`.
+    public func multipartUpload(_ path: String, readable: Bool) async throws -> any MultipartUpload {
         let full = try fullPath(path)
         let size = try await blocking { () throws -> Int64 in
             do {

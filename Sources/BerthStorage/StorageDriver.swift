@@ -24,8 +24,16 @@ public protocol StorageDriver: Sendable {
     func reader(_ path: String, offset: Int64, length: Int64?) async throws -> ByteChunks
 
     /// The multipart upload kept at `path`: the one a request before this one began there (in
-    /// this process or any other), or a new, empty one. Nothing is stored until a part is.
-    func multipartUpload(_ path: String) async throws -> any MultipartUpload
+    /// this process or any other), or a new, empty one. Nothing is stored until a part is. A
+    /// `readable` upload's bytes can be read with `uploadReader` while it is written (a replica
+    /// following another's mirror download reads them so); the same path must always be opened
+    /// the same way.
+    func multipartUpload(_ path: String, readable: Bool) async throws -> any MultipartUpload
+
+    /// The bytes a readable upload at `path` has stored so far, from `offset` (none past its
+    /// end). Throws `StorageError.notFound` when there is no such upload, or it has completed
+    /// and its bytes are no longer there.
+    func uploadReader(_ path: String, offset: Int64) async throws -> ByteChunks
 
     /// The names (not paths) of the direct children of a directory, in lexical order (as object
     /// stores list keys): those after `after`, at most `limit` of them (nil: all). Throws
@@ -58,6 +66,16 @@ public protocol StorageDriver: Sendable {
 }
 
 extension StorageDriver {
+    /// An upload that is only read once it completes.
+    public func multipartUpload(_ path: String) async throws -> any MultipartUpload {
+        try await multipartUpload(path, readable: false)
+    }
+
+    /// Where an upload is a file, its bytes are readable as they are written.
+    public func uploadReader(_ path: String, offset: Int64) async throws -> ByteChunks {
+        try await reader(path, offset: offset)
+    }
+
     /// The bytes of `path` from `offset` to the end.
     public func reader(_ path: String, offset: Int64) async throws -> ByteChunks {
         try await reader(path, offset: offset, length: nil)

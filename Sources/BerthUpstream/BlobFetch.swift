@@ -160,7 +160,14 @@ final class FetchFollower: @unchecked Sendable {
     func next() async throws -> ByteBuffer? {
         while true {
             if var open = reader {
-                let chunk = try await open.chunks.next()
+                let chunk: ByteBuffer?
+                do {
+                    chunk = try await open.chunks.next()
+                } catch StorageError.notFound where !open.final {
+                    // Staged bytes taken away while read (joined into the blob): go on from there.
+                    reader = nil
+                    continue
+                }
                 if let chunk {
                     open.read = true
                     reader = open
@@ -189,11 +196,12 @@ final class FetchFollower: @unchecked Sendable {
             case .wait(let generation):
                 await fetch.wait(after: generation)
             case .stored(let blob):
-                reader = (try await cache.read(cache.path(of: blob), from: offset).makeAsyncIterator(), true, 0, false)
+                reader = (try await cache.read(blob, from: offset).makeAsyncIterator(), true, 0, false)
             case .staged(let generation):
                 do {
                     reader = (
-                        try await cache.read(await fetch.staging, from: offset).makeAsyncIterator(), false, generation,
+                        try await cache.readStaged(await fetch.staging, from: offset).makeAsyncIterator(), false,
+                        generation,
                         false
                     )
                 } catch StorageError.notFound {

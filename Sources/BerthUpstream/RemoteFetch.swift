@@ -6,9 +6,8 @@ internal import OCI
 
 /// Following a download that another replica performs (it holds the blob's `FetchLease`):
 /// the bytes it stages in shared storage are handed to this process's `BlobFetch` as they
-/// appear there, so that clients here stream them without a second upstream request. Where the
-/// driver cannot read a staged upload before it completes (S3 multipart), the clients get the
-/// bytes once the blob is stored.
+/// appear there, so that clients here stream them without a second upstream request. On S3 they
+/// appear a segment (`chunksize`) at a time (`S3SegmentedUpload`).
 extension MirrorNamespace {
     static let followInterval: Duration = .milliseconds(100)
 
@@ -37,7 +36,7 @@ extension MirrorNamespace {
                 await fetch.start(size: size)
                 started = true
             }
-            if started, let chunks = try? await cache.read(staging, from: offset) {
+            if started, let chunks = try? await cache.readStaged(staging, from: offset) {
                 var moved = false
                 do {
                     for try await chunk in chunks {

@@ -192,4 +192,39 @@ import Testing
         await #expect(throws: StorageError.notFound("/y/z/two")) { try await driver.stat("/y/z/two") }
         await #expect(throws: StorageError.notFound("/y")) { try await driver.list("/y") }
     }
+
+    /// A readable upload is read while it is written, from any offset, by whoever opens the same
+    /// path (a replica following another's mirror download); reopened, it goes on after its
+    /// bytes (a download resumed after a dropped connection).
+    @Test(arguments: DriverUnderTest.all)
+    func aReadableUploadIsReadWhileItIsWritten(_ under: DriverUnderTest) async throws {
+        let driver = try await under.make()
+        let path = "/staging/one"
+        let bytes = patterned((11 << 20) + 77)
+        await #expect(throws: StorageError.notFound(path)) { try await driver.uploadReader(path, offset: 0) }
+        try await driver.multipartUpload(path, readable: true).writePart(bytes[0..<3_000])
+        #expect(try await collect(driver.uploadReader(path, offset: 0)) == Array(bytes[0..<3_000]))
+        let again = try await driver.multipartUpload(path, readable: true)
+        #expect(again.size == 3_000)
+        // Past one part's size and a short end, then past two.
+        try await again.writePart(bytes[3_000..<(7 << 20)])
+        #expect(try await collect(driver.uploadReader(path, offset: 2_999)) == Array(bytes[2_999..<(7 << 20)]))
+        try await again.writePart(bytes[(7 << 20)...])
+        #expect(again.size == Int64(bytes.count))
+        for offset in [0, (5 << 20) - 1, 5 << 20, (10 << 20) + 1] {
+            #expect(try await collect(driver.uploadReader(path, offset: Int64(offset))) == Array(bytes[offset...]))
+        }
+        #expect(try await collect(driver.uploadReader(path, offset: Int64(bytes.count))) == [])
+        try await driver.multipartUpload(path, readable: true).complete(at: "/blobs/one")
+        #expect(try await collect(driver.reader("/blobs/one", offset: 0)) == bytes)
+        await #expect(throws: StorageError.notFound(path)) { try await driver.uploadReader(path, offset: 0) }
+        #expect(try await driver.multipartUpload(path, readable: true).size == 0)
+        // Aborted, it leaves nothing to read.
+        try await driver.multipartUpload("/staging/two", readable: true).writePart(patterned(6 << 20))
+        try await driver.multipartUpload("/staging/two", readable: true).abort()
+        await #expect(throws: StorageError.notFound("/staging/two")) {
+            try await driver.uploadReader("/staging/two", offset: 0)
+        }
+        #expect(try await driver.multipartUpload("/staging/two", readable: true).size == 0)
+    }
 }

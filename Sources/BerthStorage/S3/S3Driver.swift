@@ -119,9 +119,22 @@ public struct S3Driver: StorageDriver {
         }
     }
 
-    public func multipartUpload(_ path: String) async throws -> any MultipartUpload {
+    public func multipartUpload(_ path: String, readable: Bool) async throws -> any MultipartUpload {
         let key = try key(path)
-        return try await explained(path) { try await S3Upload.open(self, path: path, key: key) }
+        return try await explained(path) {
+            if readable { return try await S3SegmentedUpload.open(self, key: key) }
+            return try await S3Upload.open(self, path: path, key: key)
+        }
+    }
+
+    public func uploadReader(_ path: String, offset: Int64) async throws -> ByteChunks {
+        let key = try key(path)
+        return try await explained(path) {
+            let segments = try await S3SegmentedUpload.segments(client, key)
+            // None: nothing stored yet, or completed in place (an object at the key).
+            guard !segments.isEmpty else { return try await reader(path, offset: offset) }
+            return SegmentsReader(client, path: path, segments: segments, from: offset).chunks
+        }
     }
 
     /// Every page of a directory's children: names of objects and of "subdirectories" (key
@@ -225,19 +238,26 @@ public struct S3Driver: StorageDriver {
             try await client.copyObject(from: from, to: to, headers: objectHeaders)
             return
         }
+        let chunk = max(Int64(S3DriverOptions.minimumChunkSize), options.multipartCopyChunkSize)
+        try await join(
+            stride(from: Int64(0), to: size, by: Int(chunk)).map { (from, $0...min($0 + chunk, size) - 1) }, to: to)
+    }
+
+    /// One object made server-side of byte ranges of others, in order: a multipart upload of
+    /// UploadPartCopy parts, `multipartcopymaxconcurrency` at a time. Every range but the last
+    /// must be 5 MiB or more.
+    func join(_ ranges: [(key: String, range: ClosedRange<Int64>)], to: String) async throws {
         let uploadID = try await client.createMultipartUpload(to, headers: objectHeaders)
         do {
-            let chunk = max(Int64(S3DriverOptions.minimumChunkSize), options.multipartCopyChunkSize)
-            let ranges = stride(from: Int64(0), to: size, by: Int(chunk)).map { $0...min($0 + chunk, size) - 1 }
             var parts: [S3Client.Part] = []
             let width = max(1, options.multipartCopyMaxConcurrency)
             for start in stride(from: 0, to: ranges.count, by: width) {
                 let batch = Array(ranges.enumerated())[start..<min(start + width, ranges.count)]
                 parts += try await withThrowingTaskGroup(of: S3Client.Part.self) { group in
-                    for (index, range) in batch {
+                    for (index, source) in batch {
                         group.addTask {
                             try await client.uploadPartCopy(
-                                to, uploadID: uploadID, number: index + 1, from: from, range: range)
+                                to, uploadID: uploadID, number: index + 1, from: source.key, range: source.range)
                         }
                     }
                     var done: [S3Client.Part] = []
