@@ -38,7 +38,7 @@ extension RegistryAPI {
             body = .file(path: path, offset: offset, length: length)
         case .stream(let chunks):
             let limited = LimitedChunks(chunks, limit: length)
-            body = .stream(length: length, next: { try await limited.next() })
+            body = .stream(length: length, next: { try await limited.nextBatch() })
         }
         return HTTPResponse(status: status, headers: headers, body: body)
     }

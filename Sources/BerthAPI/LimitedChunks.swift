@@ -13,12 +13,17 @@ final class LimitedChunks: @unchecked Sendable {
         self.remaining = limit
     }
 
-    func next() async throws -> ByteBuffer? {
-        guard remaining > 0, var chunk = try await iterator.next() else { return nil }
-        if Int64(chunk.readableBytes) > remaining {
-            chunk = chunk.getSlice(at: chunk.readerIndex, length: Int(remaining))!
+    /// The next buffers the stream hands over together, cut at the limit.
+    func nextBatch() async throws -> [ByteBuffer]? {
+        guard remaining > 0, let batch = try await iterator.nextBatch() else { return nil }
+        var passed: [ByteBuffer] = []
+        for var chunk in batch where remaining > 0 {
+            if Int64(chunk.readableBytes) > remaining {
+                chunk = chunk.getSlice(at: chunk.readerIndex, length: Int(remaining))!
+            }
+            remaining -= Int64(chunk.readableBytes)
+            passed.append(chunk)
         }
-        remaining -= Int64(chunk.readableBytes)
-        return chunk
+        return passed
     }
 }

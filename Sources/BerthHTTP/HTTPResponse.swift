@@ -12,8 +12,10 @@ public struct HTTPResponse: Sendable {
         case bytes(ByteBuffer)
         /// A byte range of a local file: sent with `sendfile` on plain TCP.
         case file(path: String, offset: Int64, length: Int64)
-        /// Produced chunk by chunk; `nil` ends it. `length` is the `Content-Length` when known.
-        case stream(length: Int64?, next: @Sendable () async throws -> ByteBuffer?)
+        /// Produced chunk by chunk, several at a time where they come so (each batch is written
+        /// in one hop to the event loop); `nil` ends it. `length` is the `Content-Length` when
+        /// known.
+        case stream(length: Int64?, next: @Sendable () async throws -> [ByteBuffer]?)
     }
 
     public init(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: Body = .empty) {

@@ -65,14 +65,21 @@ struct ResponseWriter {
         }.get()
     }
 
-    private func writeStream(_ next: @Sendable () async throws -> ByteBuffer?) async throws -> Int64 {
+    private func writeStream(_ next: @Sendable () async throws -> [ByteBuffer]?) async throws -> Int64 {
         var sent: Int64 = 0
         var pending: EventLoopFuture<Void>?
-        while let chunk = try await next() {
-            // Produce the next chunk while this one is written, but never run further ahead.
+        let channel = self.channel
+        while let batch = try await next() {
+            guard !batch.isEmpty else { continue }
+            // Produce the next batch while this one is written, but never run further ahead.
             if let pending { try await pending.get() }
-            sent += Int64(chunk.readableBytes)
-            pending = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(chunk)))
+            sent += batch.reduce(0) { $0 + Int64($1.readableBytes) }
+            pending = channel.eventLoop.flatSubmit {
+                for chunk in batch.dropLast() {
+                    channel.write(HTTPServerResponsePart.body(.byteBuffer(chunk)), promise: nil)
+                }
+                return channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(batch.last!)))
+            }
         }
         if let pending { try await pending.get() }
         return sent
@@ -125,7 +132,7 @@ struct ResponseWriter {
         let io = NonBlockingFileIO(threadPool: .singleton)
         let allocator = channel.allocator
         let reader = FileChunkReader(io: io, handle: handle, offset: offset, end: offset + length, allocator: allocator)
-        return try await writeStream { try await reader.next() }
+        return try await writeStream { try await reader.next().map { [$0] } }
     }
 }
 

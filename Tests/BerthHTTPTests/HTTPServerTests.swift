@@ -21,7 +21,7 @@ struct EchoResponder: HTTPResponder {
                 ByteBuffer(bytes: bytes[$0..<min($0 + 1000, bytes.count)])
             }
             let iterator = ChunkIterator(chunks)
-            return HTTPResponse(status: .ok, body: .stream(length: nil, next: { iterator.next() }))
+            return HTTPResponse(status: .ok, body: .stream(length: nil, next: { iterator.next().map { [$0] } }))
         case "/file":
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("berth-http-test-file").path
             try? Data("0123456789".utf8).write(to: URL(fileURLWithPath: path))

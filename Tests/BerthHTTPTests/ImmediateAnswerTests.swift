@@ -35,7 +35,7 @@ final class CountingResponder: HTTPResponder {
             return HTTPResponse(status: .ok, body: .bytes(ByteBuffer(string: "fast")))
         case "/unknown-length":
             let chunks = ChunkIterator([ByteBuffer(string: "str"), ByteBuffer(string: "eam")])
-            return HTTPResponse(status: .ok, body: .stream(length: nil, next: { chunks.next() }))
+            return HTTPResponse(status: .ok, body: .stream(length: nil, next: { chunks.next().map { [$0] } }))
         default:
             return HTTPResponse(status: .ok, body: .bytes(ByteBuffer(string: "task")))
         }
