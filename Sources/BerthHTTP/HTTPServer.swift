@@ -33,7 +33,9 @@ public struct HTTPServer: Service {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // A TCP option: as a socket option (`.socketOption`) it would be SOL_SOCKET's option
+            // 1, SO_DEBUG, which a container without CAP_NET_ADMIN refuses on every accept.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 8)
             .childChannelOption(
                 .recvAllocator,

@@ -98,7 +98,7 @@ final class RedisConnection: Sendable {
         let tls: NIOSSLContext? =
             configuration.tls ? try NIOSSLContext(configuration: TLSConfiguration.makeClientConfiguration()) : nil
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         if let timeout = configuration.dialTimeout { bootstrap = bootstrap.connectTimeout(timeout) }
         let host = configuration.host
         let channel = try await bootstrap.channelInitializer { channel in
