@@ -12,6 +12,8 @@ for pair in dockerd:docker.io docker-registry:docker-registry skopeo:skopeo cont
             podman:podman openssl:openssl curl:curl ab:apache2-utils wrk:wrk nginx:nginx-light redis-server:redis-server; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
+# The CA bundle the container image carries (deploy/build-image.sh).
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
