@@ -140,4 +140,20 @@ import Testing
         #expect(try await cache.usage.record("up", blob)?.used == now)
         #expect(exists(blob))
     }
+
+    /// At start-up beside other replicas, a fetch's staged objects go only when the newest of
+    /// them is idle: a long download on S3 (one object per segment) keeps its first segments.
+    @Test func stagingLeftByACrashGoesAndADownloadInProgressStays() async throws {
+        let staging = "/docker/registry/v2/_berth/mirror-staging"
+        let old = Date().addingTimeInterval(-7200)
+        for name in ["dead", "live.segment.1", "live.segment.2", "gone.segment.1"] {
+            try await driver.putContent("\(staging)/\(name)", [1])
+        }
+        for name in ["dead", "live.segment.1", "gone.segment.1"] {
+            try FileManager.default.setAttributes(
+                [.modificationDate: old], ofItemAtPath: "\(root)\(staging)/\(name)")
+        }
+        try await cache.removeStaging(idle: 3600)
+        #expect(try await driver.list(staging) == ["live.segment.1", "live.segment.2"])
+    }
 }
