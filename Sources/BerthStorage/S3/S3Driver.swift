@@ -302,7 +302,8 @@ public struct S3Driver: StorageDriver {
         }
     }
 
-    private func deleteInBatches(_ keys: [String]) async throws {
+    /// DeleteObjects of any number of keys, 1,000 per request.
+    func deleteInBatches(_ keys: [String]) async throws {
         for start in stride(from: 0, to: keys.count, by: 1000) {
             try await client.deleteObjects(Array(keys[start..<min(start + 1000, keys.count)]))
         }

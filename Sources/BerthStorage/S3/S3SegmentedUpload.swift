@@ -135,10 +135,7 @@ final class S3SegmentedUpload: MultipartUpload, @unchecked Sendable {
     }
 
     private func removeSegments() async throws {
-        let keys = try await Self.segments(client, key).map(\.key)
-        for start in stride(from: 0, to: keys.count, by: 1000) {
-            try await client.deleteObjects(Array(keys[start..<min(start + 1000, keys.count)]))
-        }
+        try await driver.deleteInBatches(try await Self.segments(client, key).map(\.key))
         full = []
         short = 0
         pending = ByteBuffer()
