@@ -103,8 +103,9 @@ class ScriptedUpstream:
                 for start in range(0, len(body), 64 << 10):
                     self.wfile.write(body[start:start + (64 << 10)])
                     self.wfile.flush()
+                    if start + (64 << 10) >= len(body):
+                        upstream.sent[ref] = time.time()  # before the pause, which clients need not wait out
                     time.sleep(upstream.pace)
-                upstream.sent[ref] = time.time()
 
             def send(self, status, body, content_type, head, headers=None):
                 self.send_response(status)

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import Berth, absolute, digest, image, push_blob, put_manifest
-from peers import Redis
+from peers import Redis, wait_for
 from test_mirror_faults import NAME, ScriptedUpstream
 
 
@@ -244,6 +244,7 @@ def test_a_replica_streams_another_replicas_download_as_it_arrives(store, seawee
         assert head + rest == layer
         assert first_bytes + first.raw.read() == layer
         # b answered from a's staged bytes while they arrived, not once the whole layer was in.
+        wait_for(lambda: digest(layer) in scripted.sent, timeout=5, what="the upstream's last write")
         assert first_byte < scripted.sent[digest(layer)], (first_byte - started, scripted.sent[digest(layer)] - started)
         assert len(scripted.blob_gets(layer)) == 1
         assert debug_counters(b)["followedReplicas"] == 1
