@@ -113,6 +113,7 @@ struct ManifestStore: Sendable {
         await storage.cache.remember(
             BlobDescriptor(digest: digest, size: Int64(bytes.count), mediaType: manifest.mediaType))
         try await storage.link(name, digest, as: .manifest)
+        try await confirmStored(name, digest, manifest)
         if case .tag(let tag) = reference {
             try await tags.set(name, tag, digest)
         }
@@ -154,6 +155,54 @@ struct ManifestStore: Sendable {
                 "manifest references \(missing.count) unknown blob(s) or manifest(s) in \(name), first \(first)",
                 detail: ["digest": first.description])
         }
+    }
+
+    /// Checks, after the manifest is linked and in storage itself (not the cache), that what it
+    /// references is still there: garbage collection may have set a blob aside since
+    /// `checkReferences`. With the link made first, either this check sees the blob gone, or the
+    /// collector's second look sees the link and puts the blob back (`GarbageCollector`). A
+    /// manifest found incomplete is unlinked, and its missing blobs forgotten by the cache, so
+    /// that the client's next try uploads them.
+    func confirmStored(_ name: RepositoryName, _ digest: Digest, _ manifest: Manifest) async throws {
+        var paths = [(digest, layout.blobData(digest))]
+        switch manifest.kind {
+        case .image:
+            for descriptor in [manifest.config].compactMap({ $0 }) + manifest.layers
+            where descriptor.urls?.isEmpty ?? true {
+                let blob = try descriptor.digest()
+                paths.append((blob, layout.blobData(blob)))
+            }
+        case .index:
+            for descriptor in manifest.manifests {
+                let child = try descriptor.digest()
+                paths += [(child, layout.blobData(child)), (child, layout.revisionLink(name, child))]
+            }
+        }
+        let driver = storage.driver
+        let missing = try await withThrowingTaskGroup(of: Digest?.self) { group in
+            for (blob, path) in paths {
+                group.addTask {
+                    do {
+                        _ = try await driver.stat(path)
+                        return nil
+                    } catch StorageError.notFound {
+                        return blob
+                    }
+                }
+            }
+            return try await group.reduce(into: Set<Digest>()) { if let blob = $1 { $0.insert(blob) } }
+        }
+        guard let first = missing.sorted().first else { return }
+        try await storage.unlink(name, digest, as: .manifest)
+        for blob in missing {
+            await storage.cache.forgetDescriptor(of: blob)
+            await storage.cache.forgetLink(blob, as: .layer, in: name)
+            await storage.cache.forgetLink(blob, as: .manifest, in: name)
+        }
+        throw RegistryError(
+            .manifestBlobUnknown,
+            "\(first), which the manifest references, was removed from \(name) while the manifest was pushed (garbage collection); push it again",
+            detail: ["digest": first.description])
     }
 
     /// Deletes a manifest by digest (with every tag pointing at it), or just a tag.

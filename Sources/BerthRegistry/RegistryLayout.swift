@@ -17,6 +17,7 @@ public import OCI
 ///       _berth/mirror-staging/<uuid>                             Berth only: blobs being fetched from upstream
 ///       _berth/mirror-usage/<upstream>/<alg>/<hex>               Berth only: when mirrored content was last used
 ///       _berth/mirror-referrers/<name>/<alg>/<subject hex>        Berth only: referrers an upstream gave
+///       _berth/gc-trash/<alg>/<hex>                              Berth only: blobs garbage collection set aside
 ///
 /// A link file holds the bare `alg:hex` with no newline. Paths on the driver are relative to the
 /// driver's root and start with `/`.
@@ -89,6 +90,17 @@ public struct RegistryLayout: Sendable {
     public func mirrorReferrers(_ name: RepositoryName, _ subject: Digest) -> String {
         "\(base)/_berth/mirror-referrers/\(name.value)/\(subject.algorithm.rawValue)/\(subject.hex)"
     }
+
+    /// Berth only: where garbage collection moves a blob's data before it decides for good,
+    /// so that what a push made while it ran can be put back (`GarbageCollector`).
+    public var garbageTrash: String { "\(base)/_berth/gc-trash" }
+
+    public func garbageTrash(_ digest: Digest) -> String {
+        "\(garbageTrash)/\(digest.algorithm.rawValue)/\(digest.hex)"
+    }
+
+    /// All blobs, by algorithm and the first two hex digits of their digest.
+    public var blobs: String { "\(base)/blobs" }
 
     /// The directory of a blob's data (removed whole when the blob is).
     public func blobDirectory(_ digest: Digest) -> String { String(blobData(digest).dropLast("/data".count)) }
