@@ -25,6 +25,9 @@ public struct Configuration: Sendable {
         public var redirectDisabled = false
         public var readOnly = false
         public var uploadPurging = UploadPurging()
+        /// `storage.maintenance.garbagecollect.graceperiod` (Berth): `berth garbage-collect`
+        /// keeps unreferenced blobs and untagged manifests younger than this.
+        public var garbageCollectGracePeriod: Duration = .seconds(3600)
         /// `storage.cache.blobdescriptor`: none when the key is absent, as in registry:2.
         public var blobDescriptorCache = BlobDescriptorCache.none
         /// `storage.cache.localblobs` (Berth): off unless configured.

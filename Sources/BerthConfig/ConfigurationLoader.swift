@@ -74,6 +74,9 @@ public enum ConfigurationLoader {
         config.storage.uploadPurging.interval =
             try reader.duration("storage.maintenance.uploadpurging.interval") ?? config.storage.uploadPurging.interval
         config.storage.uploadPurging.dryRun = try reader.bool("storage.maintenance.uploadpurging.dryrun") ?? false
+        config.storage.garbageCollectGracePeriod =
+            try reader.duration("storage.maintenance.garbagecollect.graceperiod")
+            ?? config.storage.garbageCollectGracePeriod
         config.storage.blobDescriptorCache = try decodeBlobDescriptorCache(reader)
         config.storage.localBlobs = try decodeLocalBlobs(reader)
         if config.storage.localBlobs != nil, config.storage.rootDirectory != nil {

@@ -9,7 +9,7 @@ struct Berth: AsyncParsableCommand {
         commandName: "berth",
         abstract: "A container registry and pull-through mirror; a drop-in for registry:2.",
         version: "berth \(version)",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, GarbageCollect.self],
         // `berth config.yml` serves it, as the registry:2 image's entrypoint does with a .yml
         // first argument (the image's CMD is the config's path).
         defaultSubcommand: Serve.self

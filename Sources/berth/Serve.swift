@@ -28,19 +28,8 @@ struct Serve: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let path = config ?? environment["REGISTRY_CONFIGURATION_PATH"]
-        let loaded: ConfigurationLoader.Loaded
-        do {
-            loaded = try ConfigurationLoader.load(path: path, environment: environment)
-        } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let (loaded, logger) = try LoadedConfiguration.load(config)
         let configuration = loaded.configuration
-        LoggingSystem.bootstrap { label in BerthLogHandler(label: label, configuration: configuration.log) }
-        let logger = Logger(label: "berth")
-        for warning in loaded.warnings { logger.warning("\(warning)") }
 
         let storage: StorageSetup
         let server: HTTPServer
@@ -49,16 +38,14 @@ struct Serve: AsyncParsableCommand {
         do {
             storage = try StorageSetup.make(configuration.storage, logger: logger)
         } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
-            throw ExitCode(1)
+            throw LoadedConfiguration.refuse(error)
         }
         do {
             (server, registry, mirror) = try await makeServer(
                 configuration, storage: storage, logger: logger, source: loaded.source)
         } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("berth: configuration error: \(error)\n".utf8))
             try? await storage.client?.shutdown()
-            throw ExitCode(1)
+            throw LoadedConfiguration.refuse(error)
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let client = storage.client {
@@ -102,36 +89,6 @@ struct Serve: AsyncParsableCommand {
         logger.info("berth stopped")
     }
 
-    /// The descriptor cache, and the mirror's download leases: shared by the replicas through
-    /// Redis when it is the cache, else this process's own.
-    private func sharedState(
-        _ kind: Configuration.BlobDescriptorCache, logger: Logger
-    ) -> (any DescriptorCache, any FetchLeases) {
-        switch kind {
-        case .none: return (NoDescriptorCache(), LocalFetchLeases())
-        case .inMemory(let size): return (InMemoryDescriptorCache(capacity: size), LocalFetchLeases())
-        case .redis(let redis):
-            var client = RedisClient.Configuration(host: redis.host, port: redis.port)
-            client.username = redis.username
-            client.password = redis.password
-            client.db = redis.db
-            func amount(_ duration: Duration?) -> TimeAmount? {
-                duration.map { .nanoseconds(Int64($0 / .nanoseconds(1))) }
-            }
-            client.dialTimeout = amount(redis.dialTimeout)
-            client.readTimeout = amount(redis.readTimeout)
-            client.writeTimeout = amount(redis.writeTimeout)
-            client.maxIdle = redis.maxIdle
-            client.maxActive = redis.maxActive
-            client.idleTimeout = redis.idleTimeout
-            client.tls = redis.tls
-            let shared = RedisClient(client)
-            return (
-                RedisDescriptorCache(client: shared, logger: logger), RedisFetchLeases(client: shared, logger: logger)
-            )
-        }
-    }
-
     private func makeServer(
         _ configuration: Configuration, storage: StorageSetup, logger: Logger, source: String
     ) async throws
@@ -148,7 +105,7 @@ struct Serve: AsyncParsableCommand {
         // Held pulls are as durable as the in-memory cache's links (see `HeldManifests`).
         if case .inMemory = configuration.storage.blobDescriptorCache { options.holdManifests = true }
         let driver = storage.driver
-        let (cache, leases) = sharedState(configuration.storage.blobDescriptorCache, logger: logger)
+        let (cache, leases) = SharedState.make(configuration.storage.blobDescriptorCache, logger: logger)
         var localBlobs: LocalBlobCache?
         if let settings = configuration.storage.localBlobs {
             do {
