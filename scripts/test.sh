@@ -24,7 +24,7 @@ BERTH_BIN="$PWD/.build/debug/berth" python3 -m pytest -q -p no:cacheprovider e2e
 
 echo "== the core API and client suites again, with Berth on S3 (SeaweedFS)"
 BERTH_E2E_STORAGE=s3 BERTH_BIN="$PWD/.build/debug/berth" python3 -m pytest -q -p no:cacheprovider \
-  e2e/test_uploads.py e2e/test_blobs.py e2e/test_manifests.py e2e/test_lists.py e2e/test_clients.py \
+  e2e/test_uploads.py e2e/test_blobs.py e2e/test_manifests.py e2e/test_lists.py e2e/test_clients.py e2e/test_gc.py \
   -k "not registry2"
 
 echo "== benchmark harness, smoke mode (tiny sizes, one round; the real run is bench/run)"

@@ -23,6 +23,14 @@ public protocol DescriptorCache: Sendable {
     /// must not replace what another process may have set since it read storage.
     func rememberTag(_ tag: Tag, in name: RepositoryName, as digest: Digest, replacing: Bool) async
     func forgetTag(_ tag: Tag, in name: RepositoryName) async
+
+    /// Drops every entry: another process (garbage collection) removed content behind it.
+    func forgetAll() async
+}
+
+extension DescriptorCache {
+    /// A cache shared by every process (Redis) is kept current by the one that deletes.
+    public func forgetAll() async {}
 }
 
 /// What a blob is, without reading it.

@@ -48,6 +48,11 @@ public final class InMemoryDescriptorCache: DescriptorCache {
         links.withLock { $0.remove(LinkKey(name: name, digest: digest, kind: kind)) }
     }
 
+    public func forgetAll() async {
+        descriptors.withLock { $0.removeAll() }
+        links.withLock { $0.removeAll() }
+    }
+
     public func digest(of tag: Tag, in name: RepositoryName) async -> Digest? { nil }
     public func rememberTag(_ tag: Tag, in name: RepositoryName, as digest: Digest, replacing: Bool) async {}
     public func forgetTag(_ tag: Tag, in name: RepositoryName) async {}
@@ -93,6 +98,12 @@ public struct Generations<Key: Hashable, Value> {
         young[key] = value
         youngWeight += added
         old.removeValue(forKey: key)
+    }
+
+    @inlinable public mutating func removeAll() {
+        young = [:]
+        old = [:]
+        youngWeight = 0
     }
 
     @inlinable public mutating func remove(_ key: Key) {

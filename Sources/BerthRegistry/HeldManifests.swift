@@ -30,6 +30,10 @@ final class HeldManifests: Sendable {
         held.withLock { $0.set(Key(name: name, digest: digest), ()) }
     }
 
+    func forgetAll() {
+        held.withLock { $0.removeAll() }
+    }
+
     func forget(_ name: RepositoryName, _ digest: Digest) {
         held.withLock { $0.remove(Key(name: name, digest: digest)) }
     }

@@ -97,6 +97,18 @@ public struct Registry: Sendable {
         } catch StorageError.notFound {}
     }
 
+    /// What the last garbage collection that removed anything left as its mark (nil: none
+    /// ever did). A change means content this process's caches know of may be gone.
+    public func lastCollection() async -> [UInt8]? {
+        try? await stores.storage.driver.getContent(stores.storage.layout.garbageCollected)
+    }
+
+    /// Forgets what this process's caches hold of storage, after a collection elsewhere.
+    public func forgetCached() async {
+        await stores.storage.cache.forgetAll()
+        stores.held?.forgetAll()
+    }
+
     /// The storage driver's name, for health reports and logs.
     public var storageName: String { stores.storage.driver.name }
 

@@ -95,6 +95,10 @@ public struct RegistryLayout: Sendable {
     /// so that what a push made while it ran can be put back (`GarbageCollector`).
     public var garbageTrash: String { "\(base)/_berth/gc-trash" }
 
+    /// Berth only: rewritten by each garbage collection that removes anything, so that serving
+    /// processes whose caches are their own drop them (`Registry.lastCollection`).
+    public var garbageCollected: String { "\(base)/_berth/gc-last-run" }
+
     public func garbageTrash(_ digest: Digest) -> String {
         "\(garbageTrash)/\(digest.algorithm.rawValue)/\(digest.hex)"
     }

@@ -66,6 +66,10 @@ struct Serve: AsyncParsableCommand {
             services.append(.init(service: mirror))  // first in, so shut down after the server
         }
         services.append(.init(service: server))
+        if case .inMemory = configuration.storage.blobDescriptorCache {
+            services.append(
+                .init(service: CollectionWatcher(registry: registry, interval: .seconds(2), logger: logger)))
+        }
         if configuration.storage.uploadPurging.enabled && !configuration.storage.readOnly {
             services.append(
                 .init(

@@ -114,6 +114,9 @@ public struct GarbageCollector: Sendable {
                 aside.insert(digest)
             } catch StorageError.notFound {}  // gone already (another run, or registry:2's)
         }
+        if !aside.isEmpty || run.summary.eligibleManifests > 0 {
+            try await storage.driver.putContent(layout.garbageCollected, Array(UUID().uuidString.utf8))
+        }
         try await pause(.setAside)
         let wanted = try await secondLook(aside, &run)
         try await pause(.decided)
