@@ -11,6 +11,7 @@ import time
 import traceback
 from types import SimpleNamespace
 
+import collection
 import limits
 import mirror
 import s3
@@ -45,9 +46,11 @@ def parse_args():
     p.add_argument("--image-layers", type=int, default=10)
     p.add_argument("--layer-mib", type=int, default=16)
     p.add_argument("--memory-streams", type=int, default=64)
-    p.add_argument("--sections", default="core,mirror,auth,s3",
+    p.add_argument("--gc-repos", type=int, default=2000, help="repositories in the garbage-collect store (11 blobs each)")
+    p.add_argument("--sections", default="core,mirror,auth,s3,gc",
                    help="what to run, comma-separated: core (pushes, pulls, manifests, lists, skopeo, memory), "
-                        "mirror, auth (manifest GETs with token auth), s3 (S3 storage and the Redis cache)")
+                        "mirror, auth (manifest GETs with token auth), s3 (S3 storage and the Redis cache), "
+                        "gc (garbage-collect on a filesystem store)")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes and one round, to check the harness works (targets not judged)")
     args = p.parse_args()
@@ -55,6 +58,7 @@ def parse_args():
         args.rounds, args.blob_mib, args.chunk_mib, args.seconds = 1, 8, 1, 1
         args.connections, args.list_connections, args.tags, args.repos = 8, 4, 50, 30
         args.image_layers, args.layer_mib, args.memory_streams = 2, 1, 4
+        args.gc_repos = 30
     return args
 
 
@@ -110,7 +114,7 @@ def main():
         chunk_size=args.chunk_mib << 20, seconds=args.seconds, connections=args.connections,
         list_connections=args.list_connections, tags=args.tags, repos=args.repos,
         image_layers=args.image_layers, layer_size=args.layer_mib << 20,
-        memory_streams=args.memory_streams, skopeo_layers={}, push_blobs={})
+        memory_streams=args.memory_streams, skopeo_layers={}, push_blobs={}, gc_repos=args.gc_repos)
     ctx.blob_digest = workloads.random_blob(ctx.blob, ctx.blob_size)
     results = Results()
     declare_metrics(ctx)
@@ -124,6 +128,9 @@ def main():
         run_auth(args, ctx, results)
     if "s3" in sections:
         run_s3(args, ctx, results)
+    if "gc" in sections:
+        run_rounds(args, ctx, results, "garbage collection, Berth and registry:2, each on a copy of one store",
+                   "garbage-collect", collection, lambda: collection.start(args.berth_bin, args.work, ctx))
 
     table = render(args, ctx, results)
     print(table)
@@ -233,6 +240,7 @@ def declare_metrics(ctx):
     mirror.declare(metric, ctx)
     tokenauth.declare(metric)
     s3.declare(metric, ctx)
+    collection.declare(metric, ctx)
 
 
 def run_round(round_, ctx, servers, results):

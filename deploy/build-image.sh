@@ -22,6 +22,9 @@ root="$context/rootfs"
 mkdir -p "$root/bin" "$root/etc/docker/registry" "$root/etc/ssl/certs" "$root/var/lib/registry" "$root/tmp"
 chmod 1777 "$root/tmp"
 cp "$binary" "$root/bin/berth"
+# registry:2's image has its binary at /bin/registry, and cron jobs run
+# `docker exec <container> bin/registry garbage-collect /etc/docker/registry/config.yml`.
+ln -s berth "$root/bin/registry"
 cp "$here/image/config.yml" "$root/etc/docker/registry/config.yml"
 cp "$bundle" "$root/etc/ssl/certs/ca-certificates.crt"
 # Every library at the path the loader looks for it (symlinks resolved), and the loader.

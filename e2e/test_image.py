@@ -64,6 +64,10 @@ def test_image_runs_like_registry2s(tmp_path):
         d.docker("rmi", ref)
         d.docker("pull", ref)
         assert ref in d.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.decode()
+        # registry:2 users' cron job, unchanged: their binary's path, the image's config.
+        gc = d.docker("exec", container, "bin/registry", "garbage-collect", "--dry-run",
+                      "/etc/docker/registry/config.yml").stdout.decode()
+        assert "team/app: marking manifest sha256:" in gc and "blobs marked, 0 blobs" in gc, gc
         # Still serving: every connection above was accepted inside the container.
         assert d.docker("inspect", "-f", "{{.State.Running}}", container).stdout.decode().strip() == "true"
     finally:

@@ -5,47 +5,58 @@ internal import Logging
 internal import OCI
 
 extension GarbageCollector {
-    /// Marks what one repository keeps, printing registry:2's lines for it.
-    func mark(_ name: RepositoryName, _ options: Options, cutoff: Double, _ run: inout Run) async throws {
-        output(name.value)
-        let revisions = try await revisions(of: name, &run)
-        let tagged = try await tagTargets(of: name, &run)
+    /// What one repository keeps, and registry:2's lines for it.
+    struct RepositoryMarks: Sendable {
+        let name: RepositoryName
+        var lines: [String] = []
+        var marked: [Digest] = []
+        /// Manifests whose references are in `marked`.
+        var expanded: [Digest] = []
+        /// With `deleteUntagged`: the manifests to delete.
+        var untagged: [Digest] = []
+        var problems: [String] = []
+    }
+
+    func mark(_ name: RepositoryName, _ options: Options, cutoff: Double) async throws -> RepositoryMarks {
+        var marks = RepositoryMarks(name: name, lines: [name.value])
+        let revisions = try await revisions(of: name, &marks.problems)
+        let tagged = try await tagTargets(of: name, &marks.problems)
         let mirrored = isMirrored(name)
         var kept = Set(revisions).union(tagged)
         var references: [Digest: ManifestReferences] = [:]
 
         if options.deleteUntagged && !mirrored {
             for digest in revisions {
-                references[digest] = try await self.references(of: digest, in: name, &run)
+                references[digest] = try await self.references(of: digest, in: name, &marks.problems)
             }
             let roots = tagged.union(try await young(revisions, of: name, cutoff: cutoff))
             kept = reachable(from: roots, among: revisions, references)
-            let untagged = revisions.filter { !kept.contains($0) }
-            for digest in untagged { output("manifest eligible for deletion: \(digest)") }
-            if !untagged.isEmpty { run.untagged[name] = untagged }
+            marks.untagged = revisions.filter { !kept.contains($0) }
+            for digest in marks.untagged { marks.lines.append("manifest eligible for deletion: \(digest)") }
         }
 
         for digest in kept.sorted() {
-            output("\(name): marking manifest \(digest) ")
-            run.marked.insert(digest)
+            marks.lines.append("\(name): marking manifest \(digest) ")
+            marks.marked.append(digest)
             let found: ManifestReferences?
             if let known = references[digest] {
                 found = known
             } else {
-                found = try await self.references(of: digest, in: name, &run)
+                found = try await self.references(of: digest, in: name, &marks.problems)
             }
             for reference in found?.all ?? [] {
-                output("\(name): marking blob \(reference)")
-                run.marked.insert(reference)
+                marks.lines.append("\(name): marking blob \(reference)")
+                marks.marked.append(reference)
             }
-            run.expanded.insert(digest)
+            marks.expanded.append(digest)
         }
         if mirrored {
             for digest in try await layers(of: name) {
-                output("\(name): marking blob \(digest)")
-                run.marked.insert(digest)
+                marks.lines.append("\(name): marking blob \(digest)")
+                marks.marked.append(digest)
             }
         }
+        return marks
     }
 
     /// With `deleteUntagged`: the manifests reachable from `roots` through index children and
@@ -83,13 +94,13 @@ extension GarbageCollector {
     /// The manifests the repository links (`_manifests/revisions/<alg>/<hex>/link`). The
     /// directory names the manifest, as registry:2 reads it; one without its link is what
     /// registry:2 leaves of a deleted manifest. A link whose content says otherwise is reported.
-    func revisions(of name: RepositoryName, _ run: inout Run) async throws -> [Digest] {
+    func revisions(of name: RepositoryName, _ problems: inout [String]) async throws -> [Digest] {
         var digests: [Digest] = []
         for algorithm in Digest.Algorithm.allCases {
             let directory = "\(layout.revisions(name))/\(algorithm.rawValue)"
             for hex in try await storage.listIfPresent(directory) {
                 guard let digest = try? Digest(algorithm: algorithm, hex: hex) else {
-                    run.problem("\(directory)/\(hex): not a digest; ignored", logger: logger)
+                    problems.append("\(directory)/\(hex): not a digest; ignored")
                     continue
                 }
                 let link = layout.revisionLink(name, digest)
@@ -101,7 +112,7 @@ extension GarbageCollector {
                 }
                 digests.append(digest)
                 if (try? Digest(parsing: String(decoding: content, as: UTF8.self))) != digest {
-                    run.problem("\(link): corrupt link (does not name \(digest)); the manifest is kept", logger: logger)
+                    problems.append("\(link): corrupt link (does not name \(digest)); the manifest is kept")
                 }
             }
         }
@@ -109,7 +120,7 @@ extension GarbageCollector {
     }
 
     /// What the repository's tags point at; a corrupt tag link is reported.
-    func tagTargets(of name: RepositoryName, _ run: inout Run) async throws -> Set<Digest> {
+    func tagTargets(of name: RepositoryName, _ problems: inout [String]) async throws -> Set<Digest> {
         var targets: Set<Digest> = []
         for tagName in try await storage.listIfPresent(layout.tags(name)) {
             guard let tag = try? Tag(tagName) else { continue }
@@ -117,7 +128,7 @@ extension GarbageCollector {
             guard let content = try? await storage.driver.getContent(link) else { continue }
             let text = String(decoding: content, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard let digest = try? Digest(parsing: text) else {
-                run.problem("\(link): corrupt tag link \"\(text.prefix(80))\"; ignored", logger: logger)
+                problems.append("\(link): corrupt tag link \"\(text.prefix(80))\"; ignored")
                 continue
             }
             targets.insert(digest)
@@ -139,7 +150,7 @@ extension GarbageCollector {
     /// What a linked manifest references; nil, with the problem reported, when its data is
     /// missing or is not a manifest.
     func references(
-        of digest: Digest, in name: RepositoryName, _ run: inout Run
+        of digest: Digest, in name: RepositoryName, _ problems: inout [String]
     ) async throws
         -> ManifestReferences?
     {
@@ -147,16 +158,22 @@ extension GarbageCollector {
         do {
             return try ManifestReferences(bytes: try await storage.driver.getContent(path))
         } catch StorageError.notFound {
-            run.problem("\(path): data of manifest \(digest), linked in \(name), is missing", logger: logger)
+            problems.append("\(path): data of manifest \(digest), linked in \(name), is missing")
         } catch let problem as ManifestReferences.Problem {
-            run.problem("\(path): manifest \(digest), linked in \(name), \(problem.message)", logger: logger)
+            problems.append("\(path): manifest \(digest), linked in \(name), \(problem.message)")
         }
         return nil
     }
 
     /// Deletes untagged manifests as registry:2 does (the revision link and the tags' history
-    /// of it), and Berth's referrer link; one linked again since the mark is kept.
-    func deleteManifests(_ digests: [Digest], of name: RepositoryName, cutoff: Double, _ run: inout Run) async throws {
+    /// of it), and Berth's referrer link; one linked again since the mark is kept. Returns
+    /// those deleted.
+    func deleteManifests(
+        _ digests: [Digest], of name: RepositoryName, cutoff: Double
+    ) async throws
+        -> (name: RepositoryName, digests: Set<Digest>)
+    {
+        var deleted: Set<Digest> = []
         let tags = try await storage.listIfPresent(layout.tags(name)).compactMap { try? Tag($0) }
         for digest in digests {
             let link = layout.revisionLink(name, digest)
@@ -174,7 +191,8 @@ extension GarbageCollector {
                 try await storage.deleteLink(layout.referrerLink(name, subject: subject, digest))
             }
             try await storage.unlink(name, digest, as: .manifest)
-            run.unlinked[name, default: []].insert(digest)
+            deleted.insert(digest)
         }
+        return (name, deleted)
     }
 }

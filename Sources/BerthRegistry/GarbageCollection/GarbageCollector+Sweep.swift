@@ -5,29 +5,46 @@ internal import OCI
 
 extension GarbageCollector {
     /// Every stored blob that is not marked and is older than `cutoff`, read one directory of
-    /// the store at a time, so that only the marks and the answer are held.
+    /// the store at a time (`blobs/<alg>/<2 hex>/`), so that only the marks and the answer are
+    /// held.
     func eligibleBlobs(cutoff: Double, _ run: inout Run) async throws -> DigestSet {
-        var eligible = DigestSet()
+        var directories: [(Digest.Algorithm, String)] = []
         for algorithm in Digest.Algorithm.allCases {
-            let root = "\(layout.blobs)/\(algorithm.rawValue)"
-            for prefix in try await storage.listIfPresent(root) {
-                for hex in try await storage.listIfPresent("\(root)/\(prefix)") {
-                    guard let digest = try? Digest(algorithm: algorithm, hex: hex), hex.hasPrefix(prefix) else {
-                        run.problem("\(root)/\(prefix)/\(hex): not a blob directory; ignored", logger: logger)
-                        continue
-                    }
-                    guard !run.marked.contains(digest) else { continue }
-                    // A directory without data is what a deleted blob leaves on a file system.
-                    guard let info = try? await storage.driver.stat(layout.blobData(digest)) else { continue }
-                    if info.modified >= cutoff {
-                        run.summary.keptYoung += 1
-                    } else {
-                        eligible.insert(digest)
-                    }
-                }
+            for prefix in try await storage.listIfPresent("\(layout.blobs)/\(algorithm.rawValue)") {
+                directories.append((algorithm, prefix))
             }
         }
+        let marked = run.marked
+        var eligible = DigestSet()
+        try await inOrder(directories, { try await eligibleBlobs(in: $0.0, $0.1, marked: marked, cutoff: cutoff) }) {
+            found in
+            found.eligible.forEach { eligible.insert($0) }
+            run.summary.keptYoung += found.young
+            run.report(found.problems, logger: logger)
+        }
         return eligible
+    }
+
+    private func eligibleBlobs(
+        in algorithm: Digest.Algorithm, _ prefix: String, marked: DigestSet, cutoff: Double
+    ) async throws -> (eligible: [Digest], young: Int, problems: [String]) {
+        let directory = "\(layout.blobs)/\(algorithm.rawValue)/\(prefix)"
+        var found: (eligible: [Digest], young: Int, problems: [String]) = ([], 0, [])
+        for hex in try await storage.listIfPresent(directory) {
+            guard let digest = try? Digest(algorithm: algorithm, hex: hex), hex.hasPrefix(prefix) else {
+                found.problems.append("\(directory)/\(hex): not a blob directory; ignored")
+                continue
+            }
+            guard !marked.contains(digest) else { continue }
+            // A directory without data is what a deleted blob leaves on a file system.
+            guard let info = try? await storage.driver.stat(layout.blobData(digest)) else { continue }
+            if info.modified >= cutoff {
+                found.young += 1
+            } else {
+                found.eligible.append(digest)
+            }
+        }
+        return found
     }
 
     /// The second look, after eligible blobs were set aside: which of them a repository needs
@@ -36,31 +53,48 @@ extension GarbageCollector {
     func secondLook(_ aside: DigestSet, _ run: inout Run) async throws -> DigestSet {
         var wanted = DigestSet()
         guard !aside.isEmpty else { return wanted }
-        for name in try await repositories(&run) {
-            let linked = Set(try await revisions(of: name, &run)).union(try await tagTargets(of: name, &run))
-            if isMirrored(name) {
-                for digest in try await layers(of: name) where aside.contains(digest) { wanted.insert(digest) }
+        let (expanded, unlinked) = (run.expanded, run.unlinked)
+        try await inOrder(
+            try await repositories(&run),
+            {
+                try await needed(in: $0, aside: aside, expanded: expanded, unlinked: unlinked[$0] ?? [])
             }
-            // Manifests whose references the mark did not see: new ones, and any set aside.
-            var queue = linked.filter { !run.expanded.contains($0) || aside.contains($0) }
-            var seen: Set<Digest> = []
-            while let manifest = queue.popFirst() {
-                guard seen.insert(manifest).inserted else { continue }
-                if aside.contains(manifest) { wanted.insert(manifest) }
-                if run.unlinked[name]?.contains(manifest) == true {
-                    try await storage.link(name, manifest, as: .manifest)
-                    logger.info(
-                        "manifest linked again: it was tagged or named while garbage collection ran",
-                        metadata: ["repository": "\(name)", "digest": "\(manifest)"])
-                }
-                guard let references = await storedReferences(of: manifest) else { continue }
-                for blob in references.blobs where aside.contains(blob) { wanted.insert(blob) }
-                for child in references.manifests where !run.expanded.contains(child) || aside.contains(child) {
-                    queue.insert(child)
-                }
-            }
+        ) { found in
+            found.needed.forEach { wanted.insert($0) }
+            run.report(found.problems, logger: logger)
         }
         return wanted
+    }
+
+    /// What one repository needs of the blobs set aside.
+    private func needed(
+        in name: RepositoryName, aside: DigestSet, expanded: DigestSet, unlinked: Set<Digest>
+    ) async throws -> (needed: [Digest], problems: [String]) {
+        var problems: [String] = []
+        var needed: [Digest] = []
+        let linked = Set(try await revisions(of: name, &problems)).union(try await tagTargets(of: name, &problems))
+        if isMirrored(name) {
+            needed += try await layers(of: name).filter { aside.contains($0) }
+        }
+        // Manifests whose references the mark did not see: new ones, and any set aside.
+        var queue = linked.filter { !expanded.contains($0) || aside.contains($0) }
+        var seen: Set<Digest> = []
+        while let manifest = queue.popFirst() {
+            guard seen.insert(manifest).inserted else { continue }
+            if aside.contains(manifest) { needed.append(manifest) }
+            if unlinked.contains(manifest) {
+                try await storage.link(name, manifest, as: .manifest)
+                logger.info(
+                    "manifest linked again: it was tagged or named while garbage collection ran",
+                    metadata: ["repository": "\(name)", "digest": "\(manifest)"])
+            }
+            guard let references = await storedReferences(of: manifest) else { continue }
+            needed += references.blobs.filter { aside.contains($0) }
+            for child in references.manifests where !expanded.contains(child) || aside.contains(child) {
+                queue.insert(child)
+            }
+        }
+        return (needed, problems)
     }
 
     /// A manifest's references read from wherever its bytes are now (in place, or aside).

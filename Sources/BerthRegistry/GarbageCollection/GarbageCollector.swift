@@ -84,13 +84,19 @@ public struct GarbageCollector: Sendable {
         var run = Run()
         if !options.dryRun { try await putBackWhatARunLeftAside() }
 
-        for name in try await repositories(&run) {
-            try await mark(name, options, cutoff: cutoff, &run)
+        let names = try await repositories(&run)
+        try await inOrder(names, { try await mark($0, options, cutoff: cutoff) }) { marks in
+            marks.lines.forEach(output)
+            for digest in marks.marked { run.marked.insert(digest) }
+            for digest in marks.expanded { run.expanded.insert(digest) }
+            if !marks.untagged.isEmpty { run.untagged[marks.name] = marks.untagged }
+            run.report(marks.problems, logger: logger)
         }
         try await pause(.marked)
         if !options.dryRun {
-            for (name, digests) in run.untagged.sorted(by: { $0.key.value < $1.key.value }) {
-                try await deleteManifests(digests, of: name, cutoff: cutoff, &run)
+            let untagged = run.untagged.sorted { $0.key.value < $1.key.value }
+            try await inOrder(untagged, { try await deleteManifests($0.value, of: $0.key, cutoff: cutoff) }) {
+                run.unlinked[$0.name] = $0.digests
             }
         }
         let eligible = try await eligibleBlobs(cutoff: cutoff, &run)
@@ -102,17 +108,14 @@ public struct GarbageCollector: Sendable {
             "\(run.summary.marked) blobs marked, \(eligible.count) blobs and \(run.summary.eligibleManifests) manifests eligible for deletion"
         )
         if options.dryRun {
-            for digest in eligible { output("blob eligible for deletion: \(digest)") }
+            eligible.forEach { output("blob eligible for deletion: \($0)") }
             return run.summary
         }
 
         var aside = DigestSet()
-        for digest in eligible {
+        try await inOrder(eligible, { try await setAside($0) }) { digest, moved in
             output("blob eligible for deletion: \(digest)")
-            do {
-                try await storage.driver.move(from: layout.blobData(digest), to: layout.garbageTrash(digest))
-                aside.insert(digest)
-            } catch StorageError.notFound {}  // gone already (another run, or registry:2's)
+            if moved { aside.insert(digest) }
         }
         if !aside.isEmpty || run.summary.eligibleManifests > 0 {
             try await storage.driver.putContent(layout.garbageCollected, Array(UUID().uuidString.utf8))
@@ -120,17 +123,13 @@ public struct GarbageCollector: Sendable {
         try await pause(.setAside)
         let wanted = try await secondLook(aside, &run)
         try await pause(.decided)
-        for digest in aside {
-            if wanted.contains(digest) {
-                try await putBack(digest)
+        try await inOrder(aside, { try await decide($0, keep: wanted.contains($0)) }) { digest, kept in
+            if kept {
                 run.summary.restoredBlobs += 1
                 logger.info(
                     "blob kept: a manifest pushed while garbage collection ran references it",
                     metadata: ["digest": "\(digest)"])
             } else {
-                logger.info("Deleting blob: \(layout.blobDirectory(digest))")
-                try await storage.deleteIfPresent(layout.garbageTrash(digest))
-                await storage.cache.forgetDescriptor(of: digest)
                 run.summary.deletedBlobs += 1
             }
         }
@@ -149,30 +148,53 @@ public struct GarbageCollector: Sendable {
         var untagged: [RepositoryName: [Digest]] = [:]
         /// Those deleted, by repository: a second look that finds one needed links it again.
         var unlinked: [RepositoryName: Set<Digest>] = [:]
-        var names: [RepositoryName] = []
 
-        mutating func problem(_ message: String, logger: Logger) {
+        mutating func report(_ problems: [String], logger: Logger) {
             // The second look walks the same entries again.
-            guard !summary.problems.contains(message) else { return }
-            summary.problems.append(message)
-            logger.warning("\(message)")
+            for message in problems where !summary.problems.contains(message) {
+                summary.problems.append(message)
+                logger.warning("\(message)")
+            }
         }
     }
 
     /// Every repository, in lexical order (registry:2's).
     func repositories(_ run: inout Run) async throws -> [RepositoryName] {
         var names: [RepositoryName] = []
+        var problems: [String] = []
         for directory in try await Catalog(storage: storage).repositoryDirectories() {
             do {
                 names.append(try RepositoryName(directory.path))
             } catch {
-                run.problem(
-                    "\(layout.repositories)/\(directory.path): not a valid repository name; its content is kept",
-                    logger: logger)
+                problems.append(
+                    "\(layout.repositories)/\(directory.path): not a valid repository name; its content is kept")
             }
         }
-        run.names = names.sorted { $0.value < $1.value }
-        return run.names
+        run.report(problems, logger: logger)
+        return names.sorted { $0.value < $1.value }
+    }
+
+    /// Moves an eligible blob's data aside; false when it was gone already (another run's, or
+    /// registry:2's, deletion).
+    private func setAside(_ digest: Digest) async throws -> (Digest, Bool) {
+        do {
+            try await storage.driver.move(from: layout.blobData(digest), to: layout.garbageTrash(digest))
+            return (digest, true)
+        } catch StorageError.notFound {
+            return (digest, false)
+        }
+    }
+
+    /// Puts a blob back, or deletes it for good; true when it was kept.
+    private func decide(_ digest: Digest, keep: Bool) async throws -> (Digest, Bool) {
+        if keep {
+            try await putBack(digest)
+        } else {
+            logger.info("Deleting blob: \(layout.blobDirectory(digest))")
+            try await storage.deleteIfPresent(layout.garbageTrash(digest))
+            await storage.cache.forgetDescriptor(of: digest)
+        }
+        return (digest, keep)
     }
 
     /// Puts a blob set aside back where it was (unless a push stored it again meanwhile).
