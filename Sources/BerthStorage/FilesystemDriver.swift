@@ -14,16 +14,19 @@ public struct FilesystemDriver: StorageDriver {
     public let name = "filesystem"
     public let root: String
     let threadPool: NIOThreadPool
-    let listings = DirectoryListingCache()
+    /// Nil for a driver that reads each directory once (garbage collection), where keeping
+    /// listings would only grow memory with the store.
+    let listings: DirectoryListingCache?
     let heldFiles = HeldFiles()
     /// Reads hand out chunks of this size; writes are batched up to it before a system call.
     static let chunkSize = 1 << 20
 
-    public init(root: String, threadPool: NIOThreadPool = .singleton) {
+    public init(root: String, threadPool: NIOThreadPool = .singleton, cachingListings: Bool = true) {
         var root = root
         while root.count > 1, root.hasSuffix("/") { root.removeLast() }
         self.root = root
         self.threadPool = threadPool
+        listings = cachingListings ? DirectoryListingCache() : nil
     }
 
     func fullPath(_ path: String) throws -> String {
@@ -165,7 +168,10 @@ public struct FilesystemDriver: StorageDriver {
     public func delete(_ path: String) async throws {
         let full = try fullPath(path)
         try await blocking {
-            guard access(full, F_OK) == 0 else { throw StorageError.notFound(path) }
+            // A file (a link, a blob) in one call; FileManager walks even a single file (several
+            // calls), which made deleting 12,000 blobs take seconds.
+            if unlink(full) == 0 { return }
+            guard errno != ENOENT else { throw StorageError.notFound(path) }
             do {
                 try FileManager.default.removeItem(atPath: full)
             } catch {
@@ -191,7 +197,7 @@ public struct FilesystemDriver: StorageDriver {
     /// A directory's entries in lexical order, from the cache while the directory is unchanged;
     /// nil when it does not exist.
     func listing(_ full: String) throws -> DirectoryListingCache.Entries? {
-        guard let stamp = DirectoryListingCache.stamp(full) else {
+        guard let listings, let stamp = DirectoryListingCache.stamp(full) else {
             return try Self.readDirectory(full)?.sorted { $0.name < $1.name }
         }
         if let cached = listings.lookup(full, stamp) { return cached }
@@ -229,6 +235,8 @@ public struct FilesystemDriver: StorageDriver {
 
     static func makeParent(of full: String) throws {
         let parent = (full as NSString).deletingLastPathComponent
+        // Usually there already (a blob's prefix directory, a repository's).
+        if access(parent, F_OK) == 0 { return }
         do {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {

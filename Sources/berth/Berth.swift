@@ -14,4 +14,8 @@ struct Berth: AsyncParsableCommand {
         // first argument (the image's CMD is the config's path).
         defaultSubcommand: Serve.self
     )
+
+    static func main() async {
+        await main(GarbageCollect.registry2Flags(Array(CommandLine.arguments.dropFirst())))
+    }
 }

@@ -21,6 +21,20 @@ struct GarbageCollect: AsyncParsableCommand {
             """
     )
 
+    /// registry:2's flags also take a value (`--delete-untagged=true`, as many cron jobs and
+    /// charts write them); the parser here takes flags bare, so those are rewritten first.
+    static func registry2Flags(_ arguments: [String]) -> [String] {
+        guard arguments.first == "garbage-collect" else { return arguments }
+        return arguments.compactMap { argument in
+            for flag in ["--delete-untagged", "--dry-run", "-m", "-d"] where argument.hasPrefix(flag + "=") {
+                let value = argument.dropFirst(flag.count + 1).lowercased()
+                if ["true", "t", "1"].contains(value) { return flag }
+                if ["false", "f", "0"].contains(value) { return nil }
+            }
+            return argument
+        }
+    }
+
     @Flag(name: [.customShort("d"), .long], help: "Do everything except remove the blobs.")
     var dryRun = false
 
@@ -35,7 +49,7 @@ struct GarbageCollect: AsyncParsableCommand {
         let configuration = loaded.configuration
         let storage: StorageSetup
         do {
-            storage = try StorageSetup.make(configuration.storage, logger: logger)
+            storage = try StorageSetup.make(configuration.storage, walkingOnce: true, logger: logger)
         } catch let error as ConfigError {
             throw LoadedConfiguration.refuse(error)
         }

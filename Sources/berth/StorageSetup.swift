@@ -15,7 +15,13 @@ struct StorageSetup {
     /// What the start-up line says of it.
     let metadata: Logger.Metadata
 
-    static func make(_ storage: Configuration.Storage, logger: Logger) throws -> StorageSetup {
+    /// `walkingOnce`: for a command that reads each directory once (garbage collection), so
+    /// that the filesystem driver keeps no listings.
+    static func make(
+        _ storage: Configuration.Storage, walkingOnce: Bool = false, logger: Logger
+    ) throws
+        -> StorageSetup
+    {
         switch storage.driver {
         case .filesystem(let rootDirectory):
             let root = URL(fileURLWithPath: rootDirectory).standardizedFileURL.path
@@ -27,7 +33,7 @@ struct StorageSetup {
                     message: "cannot create \(root): \(error.localizedDescription)")
             }
             return StorageSetup(
-                driver: FilesystemDriver(root: root), client: nil,
+                driver: FilesystemDriver(root: root, cachingListings: !walkingOnce), client: nil,
                 metadata: ["storage": "filesystem", "rootdirectory": "\(root)"])
         case .s3(let s3):
             var tls = TLSConfiguration.makeClientConfiguration()

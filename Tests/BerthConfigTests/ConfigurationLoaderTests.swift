@@ -199,6 +199,17 @@ import Testing
         #expect(error(base + "  filesystem:\n    rootdirectory: /a\n")?.key == "storage")
     }
 
+    @Test func garbageCollectionGracePeriod() throws {
+        let base = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /tmp/x\n"
+        #expect(try load(base).configuration.storage.garbageCollectGracePeriod == .seconds(3600))
+        let set = try load(base + "  maintenance:\n    garbagecollect:\n      graceperiod: 10m\n")
+        #expect(set.configuration.storage.garbageCollectGracePeriod == .seconds(600))
+        #expect(set.warnings.isEmpty)
+        let env = try load(base, env: ["REGISTRY_STORAGE_MAINTENANCE_GARBAGECOLLECT_GRACEPERIOD": "0s"])
+        #expect(env.configuration.storage.garbageCollectGracePeriod == .zero)
+        #expect(error(base + "  maintenance:\n    garbagecollect:\n      graceperiod: soon\n") != nil)
+    }
+
     @Test func unknownKeysAreWarnings() throws {
         let loaded = try load("storage:\n  filesystem:\n    rootdirectory: /a\n    colour: red\nfoo: 1\n")
         #expect(
