@@ -47,12 +47,7 @@ struct GarbageCollect: AsyncParsableCommand {
     func run() async throws {
         let (loaded, logger) = try LoadedConfiguration.load(config)
         let configuration = loaded.configuration
-        let storage: StorageSetup
-        do {
-            storage = try StorageSetup.make(configuration.storage, walkingOnce: true, logger: logger)
-        } catch let error as ConfigError {
-            throw LoadedConfiguration.refuse(error)
-        }
+        let storage = try StorageSetup.start(configuration.storage, walkingOnce: true, logger: logger)
         // Only a shared cache outlives this process: entries of what is deleted go from Redis.
         var cache: any DescriptorCache = NoDescriptorCache()
         if case .redis = configuration.storage.blobDescriptorCache {

@@ -31,15 +31,10 @@ struct Serve: AsyncParsableCommand {
         let (loaded, logger) = try LoadedConfiguration.load(config)
         let configuration = loaded.configuration
 
-        let storage: StorageSetup
+        let storage = try StorageSetup.start(configuration.storage, logger: logger)
         let server: HTTPServer
         let registry: Registry
         let mirror: Mirror?
-        do {
-            storage = try StorageSetup.make(configuration.storage, logger: logger)
-        } catch let error as ConfigError {
-            throw LoadedConfiguration.refuse(error)
-        }
         do {
             (server, registry, mirror) = try await makeServer(
                 configuration, storage: storage, logger: logger, source: loaded.source)

@@ -15,6 +15,19 @@ struct StorageSetup {
     /// What the start-up line says of it.
     let metadata: Logger.Metadata
 
+    /// `make`, or the configuration error said and the command stopped.
+    static func start(
+        _ storage: Configuration.Storage, walkingOnce: Bool = false, logger: Logger
+    ) throws
+        -> StorageSetup
+    {
+        do {
+            return try make(storage, walkingOnce: walkingOnce, logger: logger)
+        } catch let error as ConfigError {
+            throw LoadedConfiguration.refuse(error)
+        }
+    }
+
     /// `walkingOnce`: for a command that reads each directory once (garbage collection), so
     /// that the filesystem driver keeps no listings.
     static func make(
