@@ -132,18 +132,23 @@ def test_kubernetes_manifests_configure_a_read_only_docker_hub_mirror_on_s3(tmp_
     redis, redis_port = redis_with_password(tmp_path, secret["REGISTRY_REDIS_PASSWORD"])
     bucket = seaweed.make_bucket(config["storage"]["s3"]["bucket"])
     local = seaweed.config("x")
+    debug_port = free_port()
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert config["http"]["debug"]["addr"] == f":{ports['debug']}" and config["http"]["addr"] == f":{ports['http']}"
     env = clean_env(**{**secret, "AWS_ACCESS_KEY_ID": local["accesskey"], "AWS_SECRET_ACCESS_KEY": local["secretkey"]},
                     REGISTRY_STORAGE_S3_REGIONENDPOINT=seaweed.endpoint, REGISTRY_STORAGE_S3_FORCEPATHSTYLE="true",
                     REGISTRY_STORAGE_S3_BUCKET=bucket, REGISTRY_REDIS_ADDR=f"127.0.0.1:{redis_port}",
-                    REGISTRY_HTTP_ADDR="127.0.0.1:0")
+                    REGISTRY_HTTP_ADDR="127.0.0.1:0", REGISTRY_HTTP_DEBUG_ADDR=f"127.0.0.1:{debug_port}")
     b = Served(tmp_path, "kubernetes", [str(path)], env)
     try:
         text = b.log.read_text()
         # (The ConfigMap asks for JSON logs.)
         assert "mirroring upstream dockerhub" in text and '"storage":"s3"' in text and '"cache":"redis ' in text
-        # The probes' paths answer.
-        assert requests.get(f"{b.url}{container['readinessProbe']['httpGet']['path']}").status_code == 200
-        assert requests.get(f"{b.url}{container['livenessProbe']['httpGet']['path']}").status_code == 200
+        # The probes answer, each on the port it names.
+        on = {"http": b.url, "debug": f"http://127.0.0.1:{debug_port}"}
+        for probe in ("readinessProbe", "livenessProbe"):
+            get = container[probe]["httpGet"]
+            assert requests.get(f"{on[get['port']]}{get['path']}").status_code == 200, probe
         # Every name belongs to Docker Hub: nothing can be pushed, and what `allow` does not
         # name is refused before anything is asked upstream.
         assert requests.post(f"{b.url}/v2/team/app/blobs/uploads/").status_code in (403, 405)

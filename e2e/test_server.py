@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import BERTH, absolute, digest, image, oci_error, push_blob, put_manifest
@@ -412,3 +413,36 @@ def test_drain_timeout_ends_stalled_download(start_berth):
     assert b.proc.wait(15) == 0
     assert time.time() - started < 4
     s.close()
+
+
+def test_debug_listener_answers_health_and_readiness_and_says_not_ready_while_draining(start_berth):
+    """`http.debug.addr`: `/debug/health` as on the API port, `/debug/ready` 200 while serving
+    and 503 from the moment SIGTERM arrives, for the whole drain, while the API port already
+    refuses new connections and a request in flight finishes."""
+    from peers import free_port
+    port = free_port()
+    b = start_berth({"http": {"debug": {"addr": f"127.0.0.1:{port}"}, "draintimeout": "10s"}})
+    debug = f"http://127.0.0.1:{port}"
+    assert f"debug listener on http://127.0.0.1:{port}" in b.logs()
+    assert requests.get(f"{debug}/debug/health").status_code == 200
+    r = requests.get(f"{debug}/debug/ready")
+    assert r.status_code == 200 and r.json() == {"ready": True}
+    assert requests.get(f"{debug}/v2/").status_code == 404  # the API is not served here
+    # An upload in flight holds the drain open.
+    data = os.urandom(200_000)
+    loc = requests.post(f"{b.url}/v2/team/app/blobs/uploads/").headers["Location"]
+    path = loc.split(str(b.port), 1)[1]
+    sep = "&" if "?" in path else "?"
+    s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+    s.sendall(f"PUT {path}{sep}digest={digest(data)} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
+              .encode() + data[:1000])
+    time.sleep(0.3)
+    b.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    r = requests.get(f"{debug}/debug/ready")
+    assert r.status_code == 503 and r.json()["ready"] is False
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", b.port), timeout=1).close()
+    s.sendall(data[1000:])
+    assert s.recv(4096).startswith(b"HTTP/1.1 201")
+    assert b.proc.wait(15) == 0

@@ -102,6 +102,9 @@ public struct Configuration: Sendable {
         public var drainTimeout: Duration = .seconds(30)
         /// `http.idletimeout` (Berth): idle and slow-client timeout of a connection.
         public var idleTimeout: Duration = .seconds(60)
+        /// `http.debug.addr`: the debug listener (health, readiness, the mirror's counters),
+        /// apart from the API so that it can stay closed to clients; nil when not configured.
+        public var debug: (host: String, port: Int)?
     }
 
     public struct Validation: Sendable {

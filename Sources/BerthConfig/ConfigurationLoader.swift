@@ -94,7 +94,7 @@ public enum ConfigurationLoader {
         try decodeHTTP(reader, &config)
         // registry:2 features that change no client-visible behaviour: accepted, but said.
         let notServed = [
-            ("http.debug", "the debug/metrics listener is not served yet"),
+            ("http.debug.prometheus", "Prometheus metrics are not served yet"),
             ("http.http2", "HTTP/2 is not served yet; clients use HTTP/1.1"),
             ("log.hooks", "log hooks (mail) are not supported"),
         ]
@@ -233,6 +233,12 @@ public enum ConfigurationLoader {
                 throw ConfigError(key: "http.host", message: "must be a URL such as https://registry.example.com")
             }
             config.http.externalURL = host
+        }
+        if let addr = try reader.string("http.debug.addr"), !addr.isEmpty {
+            guard let (host, port) = parseAddress(addr) else {
+                throw ConfigError(key: "http.debug.addr", message: "must be host:port or :port, not \"\(addr)\"")
+            }
+            config.http.debug = (host, port)
         }
         config.http.secret = try reader.string("http.secret")
         config.http.relativeURLs = try reader.bool("http.relativeurls") ?? false

@@ -60,6 +60,15 @@ struct Serve: AsyncParsableCommand {
             try await mirror.cache.removeStaging(idle: mirror.leases.isShared ? 3600 : nil)
             services.append(.init(service: mirror))  // first in, so shut down after the server
         }
+        let draining = Draining()
+        if let debug = configuration.http.debug {
+            // Before the API server in the list, so shut down after it: readiness answers for
+            // the whole drain.
+            services.append(
+                .init(
+                    service: debugServer(debug, registry: registry, mirror: mirror, draining: draining, logger: logger))
+            )
+        }
         services.append(.init(service: server))
         if case .inMemory = configuration.storage.blobDescriptorCache {
             services.append(
@@ -71,6 +80,7 @@ struct Serve: AsyncParsableCommand {
                     service: UploadPurger(
                         registry: registry, settings: configuration.storage.uploadPurging, logger: logger)))
         }
+        services.append(.init(service: DrainWatch(draining: draining)))  // the first told to stop
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -86,6 +96,22 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logger.info("berth stopped")
+    }
+
+    /// The `http.debug.addr` listener (`DebugAPI`).
+    private func debugServer(
+        _ address: (host: String, port: Int), registry: Registry, mirror: Mirror?, draining: Draining, logger: Logger
+    ) -> HTTPServer {
+        var pages: [String: @Sendable () async -> String] = [:]
+        if let mirror { pages["/debug/mirror"] = { mirror.countersJSON() } }
+        let configuration = HTTPServerConfiguration(
+            host: address.host, port: address.port, errorBody: RegistryAPI.protocolErrorBody)
+        return HTTPServer(
+            configuration: configuration, responder: DebugAPI(registry: registry, draining: draining, pages: pages),
+            logger: logger
+        ) { bound in
+            logger.info("debug listener on http://\(bound.ipAddress ?? address.host):\(bound.port ?? 0)")
+        }
     }
 
     private func makeServer(

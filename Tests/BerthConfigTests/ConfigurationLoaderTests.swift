@@ -220,7 +220,13 @@ import Testing
         let loaded = try load(
             "storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  debug:\n    addr: :5001\n    prometheus:\n      enabled: true\n"
         )
-        #expect(loaded.warnings == ["http.debug is ignored: the debug/metrics listener is not served yet"])
+        #expect(loaded.warnings == ["http.debug.prometheus is ignored: Prometheus metrics are not served yet"])
+        #expect(loaded.configuration.http.debug?.host == "0.0.0.0" && loaded.configuration.http.debug?.port == 5001)
+        #expect(error(root: "http:\n  debug:\n    addr: nope\n")?.key == "http.debug.addr")
+    }
+
+    func error(root extra: String) -> ConfigError? {
+        error("storage:\n  filesystem:\n    rootdirectory: /a\n" + extra)
     }
 
     @Test func invalidValuesNameTheirKey() {
