@@ -2,6 +2,7 @@
 image's config, the variables, the ConfigMap, the Secret, the probes) run by the real binary
 here, against SeaweedFS and a Redis with the password they set. Neither compose nor a cluster
 runs here (no images can be pulled), so what is checked is everything Berth reads from them."""
+import json
 import os
 import re
 import subprocess
@@ -74,11 +75,11 @@ def test_compose_s3_replicas_share_the_bucket_and_redis(tmp_path, seaweed):
     redis_password = env["REGISTRY_REDIS_PASSWORD"]
     assert f"--requirepass {redis_password}" in compose["services"]["redis"]["command"]
     # The SeaweedFS identity the compose file mounts is the key the registry uses.
-    identities = __import__("json").load(open(os.path.join(DEPLOY, "seaweedfs-s3.json")))["identities"]
+    identities = json.load(open(os.path.join(DEPLOY, "seaweedfs-s3.json")))["identities"]
     assert identities[0]["credentials"][0] == {"accessKey": env["AWS_ACCESS_KEY_ID"],
                                                "secretKey": env["AWS_SECRET_ACCESS_KEY"]}
-    redis, redis_port = redis_with_password(tmp_path, redis_password)
     seaweed.make_bucket(env["REGISTRY_STORAGE_S3_BUCKET"])
+    redis, redis_port = redis_with_password(tmp_path, redis_password)
     # The hosts compose names are this test's SeaweedFS and Redis; the keys are SeaweedFS's here.
     local = seaweed.config("x")
     env.update(REGISTRY_STORAGE_S3_REGIONENDPOINT=seaweed.endpoint, REGISTRY_REDIS_ADDR=f"127.0.0.1:{redis_port}",
@@ -130,17 +131,18 @@ def test_kubernetes_manifests_configure_a_read_only_docker_hub_mirror_on_s3(tmp_
     path = tmp_path / "config.yml"
     path.write_text(docs[("ConfigMap", "berth")]["data"]["config.yml"])
     redis, redis_port = redis_with_password(tmp_path, secret["REGISTRY_REDIS_PASSWORD"])
-    bucket = seaweed.make_bucket(config["storage"]["s3"]["bucket"])
-    local = seaweed.config("x")
-    debug_port = free_port()
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert config["http"]["debug"]["addr"] == f":{ports['debug']}" and config["http"]["addr"] == f":{ports['http']}"
-    env = clean_env(**{**secret, "AWS_ACCESS_KEY_ID": local["accesskey"], "AWS_SECRET_ACCESS_KEY": local["secretkey"]},
-                    REGISTRY_STORAGE_S3_REGIONENDPOINT=seaweed.endpoint, REGISTRY_STORAGE_S3_FORCEPATHSTYLE="true",
-                    REGISTRY_STORAGE_S3_BUCKET=bucket, REGISTRY_REDIS_ADDR=f"127.0.0.1:{redis_port}",
-                    REGISTRY_HTTP_ADDR="127.0.0.1:0", REGISTRY_HTTP_DEBUG_ADDR=f"127.0.0.1:{debug_port}")
-    b = Served(tmp_path, "kubernetes", [str(path)], env)
+    b = None
     try:
+        bucket = seaweed.make_bucket(config["storage"]["s3"]["bucket"])
+        local = seaweed.config("x")
+        debug_port = free_port()
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert config["http"]["debug"]["addr"] == f":{ports['debug']}" and config["http"]["addr"] == f":{ports['http']}"
+        env = clean_env(**{**secret, "AWS_ACCESS_KEY_ID": local["accesskey"], "AWS_SECRET_ACCESS_KEY": local["secretkey"]},
+                        REGISTRY_STORAGE_S3_REGIONENDPOINT=seaweed.endpoint, REGISTRY_STORAGE_S3_FORCEPATHSTYLE="true",
+                        REGISTRY_STORAGE_S3_BUCKET=bucket, REGISTRY_REDIS_ADDR=f"127.0.0.1:{redis_port}",
+                        REGISTRY_HTTP_ADDR="127.0.0.1:0", REGISTRY_HTTP_DEBUG_ADDR=f"127.0.0.1:{debug_port}")
+        b = Served(tmp_path, "kubernetes", [str(path)], env)
         text = b.log.read_text()
         # (The ConfigMap asks for JSON logs.)
         assert "mirroring upstream dockerhub" in text and '"storage":"s3"' in text and '"cache":"redis ' in text
@@ -155,6 +157,7 @@ def test_kubernetes_manifests_configure_a_read_only_docker_hub_mirror_on_s3(tmp_
         r = requests.get(f"{b.url}/v2/someone/else/manifests/latest")
         assert r.status_code == 403 and "DENIED" in r.text
     finally:
-        b.stop()
+        if b:
+            b.stop()
         redis.kill()
         redis.wait()
