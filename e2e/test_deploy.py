@@ -151,6 +151,10 @@ def test_kubernetes_manifests_configure_a_read_only_docker_hub_mirror_on_s3(tmp_
         for probe in ("readinessProbe", "livenessProbe"):
             get = container[probe]["httpGet"]
             assert requests.get(f"{on[get['port']]}{get['path']}").status_code == 200, probe
+        annotations = deployment["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(ports["debug"])
+        scraped = requests.get(f"{on['debug']}{annotations['prometheus.io/path']}")
+        assert scraped.status_code == 200 and "berth_http_requests_total" in scraped.text
         # Every name belongs to Docker Hub: nothing can be pushed, and what `allow` does not
         # name is refused before anything is asked upstream.
         assert requests.post(f"{b.url}/v2/team/app/blobs/uploads/").status_code in (403, 405)

@@ -15,11 +15,17 @@ public struct DebugAPI: HTTPResponder {
     let registry: Registry
     let draining: Draining
     let pages: [String: @Sendable () async -> String]
+    /// `http.debug.prometheus`: its path, and the page in Prometheus's text format.
+    let metrics: (path: String, page: @Sendable () -> [UInt8])?
 
-    public init(registry: Registry, draining: Draining, pages: [String: @Sendable () async -> String] = [:]) {
+    public init(
+        registry: Registry, draining: Draining, pages: [String: @Sendable () async -> String] = [:],
+        metrics: (path: String, page: @Sendable () -> [UInt8])? = nil
+    ) {
         self.registry = registry
         self.draining = draining
         self.pages = pages
+        self.metrics = metrics
     }
 
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
@@ -39,6 +45,11 @@ public struct DebugAPI: HTTPResponder {
             return draining.isDraining
                 ? answer(.serviceUnavailable, #"{"ready":false,"reason":"draining"}"#) : answer(.ok, #"{"ready":true}"#)
         default:
+            if let metrics, path == metrics.path {
+                return HTTPResponse(
+                    status: .ok, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .bytes(ByteBuffer(bytes: metrics.page())))
+            }
             if let page = pages[path] { return answer(.ok, await page()) }
             return answer(.notFound, #"{"error":"no such page"}"#)
         }

@@ -19,6 +19,8 @@ public struct RegistryAPI: HTTPResponder {
         /// Responders beside the API by exact path, outside `http.prefix` and asked without
         /// authorization (the built-in token endpoint: it is where clients get authorized).
         public var services: [String: any HTTPResponder] = [:]
+        /// Counts authorization decisions and uploads in progress (`http.debug.prometheus`).
+        public var metrics = APIMetrics.none
         public init() {}
     }
 
@@ -86,12 +88,21 @@ public struct RegistryAPI: HTTPResponder {
                 return json(await page())
             case .registry(let route):
                 let access = route.requiredAccess(request.method, query: target.query)
-                switch await options.authorizer.authorize(request, access: access) {
+                let decision = await options.authorizer.authorize(request, access: access)
+                options.metrics.count(decision)
+                switch decision {
                 case .refused(let failure):
                     return refusal(failure)
                 case .granted(let principal):
                     let context = RequestContext(request: request, principal: principal, logger: logger)
-                    return try await dispatch(route, target.query, context)
+                    switch route {
+                    case .uploads, .upload:
+                        options.metrics.uploadStarted()
+                        defer { options.metrics.uploadEnded() }
+                        return try await dispatch(route, target.query, context)
+                    default:
+                        return try await dispatch(route, target.query, context)
+                    }
                 }
             }
         } catch {

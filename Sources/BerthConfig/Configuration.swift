@@ -54,6 +54,15 @@ public struct Configuration: Sendable {
         case inMemory(size: Int)
         /// `redis`, with the top-level `redis:` section.
         case redis(Redis)
+
+        /// The key's value: `none`, `inmemory` or `redis`.
+        public var name: String {
+            switch self {
+            case .none: "none"
+            case .inMemory: "inmemory"
+            case .redis: "redis"
+            }
+        }
     }
 
     /// registry:2's `redis:` section.
@@ -105,6 +114,9 @@ public struct Configuration: Sendable {
         /// `http.debug.addr`: the debug listener (health, readiness, the mirror's counters),
         /// apart from the API so that it can stay closed to clients; nil when not configured.
         public var debug: (host: String, port: Int)?
+        /// `http.debug.prometheus.path` when `http.debug.prometheus.enabled`: where the debug
+        /// listener serves metrics; nil when it does not.
+        public var prometheusPath: String?
     }
 
     public struct Validation: Sendable {

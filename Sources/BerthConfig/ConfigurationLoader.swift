@@ -94,7 +94,6 @@ public enum ConfigurationLoader {
         try decodeHTTP(reader, &config)
         // registry:2 features that change no client-visible behaviour: accepted, but said.
         let notServed = [
-            ("http.debug.prometheus", "Prometheus metrics are not served yet"),
             ("http.http2", "HTTP/2 is not served yet; clients use HTTP/1.1"),
             ("log.hooks", "log hooks (mail) are not supported"),
         ]
@@ -239,6 +238,18 @@ public enum ConfigurationLoader {
                 throw ConfigError(key: "http.debug.addr", message: "must be host:port or :port, not \"\(addr)\"")
             }
             config.http.debug = (host, port)
+        }
+        if try reader.bool("http.debug.prometheus.enabled") ?? false {
+            let path = try reader.string("http.debug.prometheus.path") ?? "/metrics"
+            guard path.hasPrefix("/") else {
+                throw ConfigError(key: "http.debug.prometheus.path", message: "must start with /")
+            }
+            guard config.http.debug != nil else {
+                throw ConfigError(key: "http.debug.addr", message: "is needed to serve http.debug.prometheus")
+            }
+            config.http.prometheusPath = path
+        } else {
+            _ = reader.value("http.debug.prometheus")
         }
         config.http.secret = try reader.string("http.secret")
         config.http.relativeURLs = try reader.bool("http.relativeurls") ?? false

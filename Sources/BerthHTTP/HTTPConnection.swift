@@ -111,6 +111,20 @@ struct HTTPConnection {
             for: head, keepAlive: keepAlive, extraHeaders: configuration.extraHeaders)
         let writer = ResponseWriter(
             channel: channel, isTLS: isTLS, isHEAD: head.method == .HEAD, idleTimeout: configuration.idleTimeout)
+        // Every request is recorded, a response the client hung up on too (as registry:2 logs
+        // it). Many clients close as soon as the last byte arrives, which can fail the write
+        // of the response's end: then the whole body is counted as sent.
+        func record(sent: Int64) {
+            guard let accessLog = configuration.accessLog else { return }
+            accessLog(
+                AccessRecord(
+                    requestID: request.id, remote: remote, method: head.method.rawValue, uri: head.uri,
+                    version: "HTTP/\(head.version.major).\(head.version.minor)", status: response.status.code,
+                    bytesIn: body.bytesRead, bytesOut: sent,
+                    durationMilliseconds: (ContinuousClock.now - started).milliseconds,
+                    referer: head.headers.first(name: "referer") ?? "",
+                    userAgent: head.headers.first(name: "user-agent") ?? "", received: receivedAt))
+        }
         let sent: Int64
         do {
             // Cancelled (the shutdown's drain time is over): close the connection, which ends a
@@ -127,6 +141,7 @@ struct HTTPConnection {
             logger.log(
                 level: clientGone ? .debug : .warning, "response failed",
                 metadata: ["request_id": "\(request.id)", "path": "\(head.uri)", "error": "\(error)"])
+            record(sent: head.method == .HEAD ? 0 : response.impliedLength ?? 0)
             throw error
         }
 
@@ -135,16 +150,7 @@ struct HTTPConnection {
         }
         iterator = body.iterator
 
-        if let accessLog = configuration.accessLog {
-            accessLog(
-                AccessRecord(
-                    requestID: request.id, remote: remote, method: head.method.rawValue, uri: head.uri,
-                    version: "HTTP/\(head.version.major).\(head.version.minor)", status: response.status.code,
-                    bytesIn: body.bytesRead, bytesOut: sent,
-                    durationMilliseconds: (ContinuousClock.now - started).milliseconds,
-                    referer: head.headers.first(name: "referer") ?? "",
-                    userAgent: head.headers.first(name: "user-agent") ?? "", received: receivedAt))
-        }
+        record(sent: sent)
         return keepAlive
     }
 

@@ -32,12 +32,14 @@ struct Serve: AsyncParsableCommand {
         let configuration = loaded.configuration
 
         let storage = try StorageSetup.start(configuration.storage, logger: logger)
+        // `http.debug.prometheus`: made before the parts it measures, which are given its factory.
+        let metrics = configuration.http.prometheusPath != nil ? PrometheusMetrics() : nil
         let server: HTTPServer
         let registry: Registry
         let mirror: Mirror?
         do {
             (server, registry, mirror) = try await makeServer(
-                configuration, storage: storage, logger: logger, source: loaded.source)
+                configuration, storage: storage, metrics: metrics, logger: logger, source: loaded.source)
         } catch let error as ConfigError {
             try? await storage.client?.shutdown()
             throw LoadedConfiguration.refuse(error)
@@ -66,8 +68,9 @@ struct Serve: AsyncParsableCommand {
             // the whole drain.
             services.append(
                 .init(
-                    service: debugServer(debug, registry: registry, mirror: mirror, draining: draining, logger: logger))
-            )
+                    service: debugServer(
+                        debug, registry: registry, mirror: mirror, draining: draining, metrics: metrics,
+                        path: configuration.http.prometheusPath, logger: logger)))
         }
         services.append(.init(service: server))
         if case .inMemory = configuration.storage.blobDescriptorCache {
@@ -100,14 +103,25 @@ struct Serve: AsyncParsableCommand {
 
     /// The `http.debug.addr` listener (`DebugAPI`).
     private func debugServer(
-        _ address: (host: String, port: Int), registry: Registry, mirror: Mirror?, draining: Draining, logger: Logger
+        _ address: (host: String, port: Int), registry: Registry, mirror: Mirror?, draining: Draining,
+        metrics: PrometheusMetrics?, path: String?, logger: Logger
     ) -> HTTPServer {
         var pages: [String: @Sendable () async -> String] = [:]
         if let mirror { pages["/debug/mirror"] = { mirror.countersJSON() } }
+        var served: (path: String, page: @Sendable () -> [UInt8])?
+        if var metrics, let path {
+            if let mirror {
+                let exporter = MirrorMetrics(namespaces: mirror.namespaces, factory: metrics.factory)
+                metrics.exporters.append { exporter.export() }
+            }
+            let ready = metrics
+            served = (path, { ready.page() })
+        }
         let configuration = HTTPServerConfiguration(
             host: address.host, port: address.port, errorBody: RegistryAPI.protocolErrorBody)
         return HTTPServer(
-            configuration: configuration, responder: DebugAPI(registry: registry, draining: draining, pages: pages),
+            configuration: configuration,
+            responder: DebugAPI(registry: registry, draining: draining, pages: pages, metrics: served),
             logger: logger
         ) { bound in
             logger.info("debug listener on http://\(bound.ipAddress ?? address.host):\(bound.port ?? 0)")
@@ -115,7 +129,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func makeServer(
-        _ configuration: Configuration, storage: StorageSetup, logger: Logger, source: String
+        _ configuration: Configuration, storage: StorageSetup, metrics: PrometheusMetrics?, logger: Logger,
+        source: String
     ) async throws
         -> (HTTPServer, Registry, Mirror?)
     {
@@ -129,8 +144,13 @@ struct Serve: AsyncParsableCommand {
         }
         // Held pulls are as durable as the in-memory cache's links (see `HeldManifests`).
         if case .inMemory = configuration.storage.blobDescriptorCache { options.holdManifests = true }
-        let driver = storage.driver
-        let (cache, leases) = SharedState.make(configuration.storage.blobDescriptorCache, logger: logger)
+        var driver = storage.driver
+        var (cache, leases) = SharedState.make(configuration.storage.blobDescriptorCache, logger: logger)
+        if let metrics {
+            driver = MeasuredDriver(driver, factory: metrics.factory)
+            cache = CountingDescriptorCache(
+                cache, kind: configuration.storage.blobDescriptorCache.name, factory: metrics.factory)
+        }
         var localBlobs: LocalBlobCache?
         if let settings = configuration.storage.localBlobs {
             do {
@@ -151,6 +171,7 @@ struct Serve: AsyncParsableCommand {
             prefix: configuration.http.prefix, host: configuration.http.externalURL,
             relative: configuration.http.relativeURLs)
         apiOptions.catalogMaxEntries = configuration.catalogMaxEntries
+        if let metrics { apiOptions.metrics = APIMetrics(factory: metrics.factory) }
         if let mirror { apiOptions.debugPages["/debug/mirror"] = { mirror.countersJSON() } }
         if let htpasswd = configuration.auth.htpasswd {
             do {
@@ -169,9 +190,17 @@ struct Serve: AsyncParsableCommand {
         var http = HTTPServerConfiguration(
             host: configuration.http.host, port: configuration.http.port, errorBody: RegistryAPI.protocolErrorBody)
         http.extraHeaders = [RegistryAPI.versionHeader] + configuration.http.headers
-        if !configuration.log.accessLogDisabled {
-            let accessLog = AccessLogWriter(configuration.log)
-            http.accessLog = { accessLog.write($0) }
+        let accessLog = configuration.log.accessLogDisabled ? nil : AccessLogWriter(configuration.log)
+        let requests = metrics.map { RequestMetrics(factory: $0.factory) }
+        // One record per request feeds both; with neither, none is made (the hot path).
+        switch (accessLog, requests) {
+        case (let log?, let requests?):
+            http.accessLog = {
+                log.write($0); requests.record($0)
+            }
+        case (let log?, nil): http.accessLog = { log.write($0) }
+        case (nil, let requests?): http.accessLog = { requests.record($0) }
+        case (nil, nil): break
         }
         if api.answersImmediately { http.immediateResponder = api }
         http.idleTimeout = .nanoseconds(Int64(configuration.http.idleTimeout / .nanoseconds(1)))

@@ -220,9 +220,14 @@ import Testing
         let loaded = try load(
             "storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  debug:\n    addr: :5001\n    prometheus:\n      enabled: true\n"
         )
-        #expect(loaded.warnings == ["http.debug.prometheus is ignored: Prometheus metrics are not served yet"])
+        #expect(loaded.warnings == [])
         #expect(loaded.configuration.http.debug?.host == "0.0.0.0" && loaded.configuration.http.debug?.port == 5001)
+        #expect(loaded.configuration.http.prometheusPath == "/metrics")
         #expect(error(root: "http:\n  debug:\n    addr: nope\n")?.key == "http.debug.addr")
+        #expect(error(root: "http:\n  debug:\n    prometheus:\n      enabled: true\n")?.key == "http.debug.addr")
+        let off = try load(
+            "storage:\n  filesystem:\n    rootdirectory: /a\nhttp:\n  debug:\n    prometheus:\n      enabled: false\n")
+        #expect(off.warnings.isEmpty && off.configuration.http.prometheusPath == nil)
     }
 
     func error(root extra: String) -> ConfigError? {
