@@ -15,8 +15,8 @@ import requests
 from conftest import BERTH, absolute, digest, image, oci_error, push_blob, put_manifest
 
 
-def test_graceful_shutdown_finishes_in_flight_upload(berth):
-    data = os.urandom(300_000)
+def upload_in_flight(berth, data):
+    """A monolithic upload of `data` whose first 1,000 bytes are sent; the socket, to finish it."""
     loc = requests.post(f"{berth.url}/v2/team/app/blobs/uploads/").headers["Location"]
     path = loc.split(str(berth.port), 1)[1]
     sep = "&" if "?" in path else "?"
@@ -24,6 +24,12 @@ def test_graceful_shutdown_finishes_in_flight_upload(berth):
     s.sendall(f"PUT {path}{sep}digest={digest(data)} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
               .encode() + data[:1000])
     time.sleep(0.3)
+    return s
+
+
+def test_graceful_shutdown_finishes_in_flight_upload(berth):
+    data = os.urandom(300_000)
+    s = upload_in_flight(berth, data)
     berth.proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     # A new connection is refused while the old one finishes.
@@ -430,13 +436,7 @@ def test_debug_listener_answers_health_and_readiness_and_says_not_ready_while_dr
     assert requests.get(f"{debug}/v2/").status_code == 404  # the API is not served here
     # An upload in flight holds the drain open.
     data = os.urandom(200_000)
-    loc = requests.post(f"{b.url}/v2/team/app/blobs/uploads/").headers["Location"]
-    path = loc.split(str(b.port), 1)[1]
-    sep = "&" if "?" in path else "?"
-    s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
-    s.sendall(f"PUT {path}{sep}digest={digest(data)} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n"
-              .encode() + data[:1000])
-    time.sleep(0.3)
+    s = upload_in_flight(b, data)
     b.proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     r = requests.get(f"{debug}/debug/ready")
