@@ -29,6 +29,7 @@ extension RegistryAPI {
         if request.method == .HEAD {
             return HTTPResponse(status: status, headers: headers)
         }
+        notifyBlob("pull", repository, blob, context)
         let body: HTTPResponse.Body
         switch try await repository.content(blob, from: offset, length: length) {
         case .redirect(let url):

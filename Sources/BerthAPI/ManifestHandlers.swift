@@ -6,8 +6,20 @@ internal import OCI
 
 extension RegistryAPI {
     /// `GET`/`HEAD /v2/<name>/manifests/<reference>`: the bytes as pushed.
-    func getManifest(_ repository: Repository, _ reference: Reference) async throws -> HTTPResponse {
+    func getManifest(
+        _ repository: Repository, _ reference: Reference, _ context: RequestContext
+    ) async throws
+        -> HTTPResponse
+    {
         let manifest = try await repository.manifest(reference)
+        if options.events != nil {
+            var tag: String?
+            if case .tag(let named) = reference { tag = named.value }
+            notify(
+                "pull", repository.name, context, digest: manifest.digest, size: Int64(manifest.bytes.count),
+                mediaType: manifest.mediaType, tag: tag,
+                url: options.urls.manifest(repository.name, manifest.digest, for: context.request))
+        }
         let response = HTTPResponse(
             status: .ok,
             headers: [
@@ -41,6 +53,15 @@ extension RegistryAPI {
             ("Content-Length", "0"),
         ])
         if let subject = pushed.subject { headers.add(name: "OCI-Subject", value: subject.description) }
+        if options.events != nil {
+            var tag: String?
+            if case .tag(let named) = reference { tag = named.value }
+            let mediaType = try? Manifest(bytes: bytes, contentType: request.headers.first(name: "content-type"))
+                .mediaType
+            notify(
+                "push", repository.name, context, digest: pushed.digest, size: Int64(bytes.count), mediaType: mediaType,
+                tag: tag, url: options.urls.manifest(repository.name, pushed.digest, for: request))
+        }
         return HTTPResponse(status: .created, headers: headers)
     }
 }

@@ -21,6 +21,14 @@ public struct RegistryAPI: HTTPResponder {
         public var services: [String: any HTTPResponder] = [:]
         /// Counts authorization decisions and uploads in progress (`http.debug.prometheus`).
         public var metrics = APIMetrics.none
+        /// `notifications`: where push, pull, mount and delete events go; nil when none are
+        /// configured. With events, manifest pulls are not answered on the event loop (each
+        /// must make its event).
+        public var events: (any EventSink)?
+        /// Who sees the events (known once the server listens: its port may be chosen then).
+        public var eventSource: @Sendable () -> RegistryEvent.Source = {
+            RegistryEvent.Source(addr: "", instanceID: "")
+        }
         public init() {}
     }
 
@@ -36,7 +44,9 @@ public struct RegistryAPI: HTTPResponder {
         self.registry = registry
         self.options = options
         self.logger = logger
-        immediate = options.authorizer is OpenAccess && registry.holdsManifests ? ImmediateAnswers() : nil
+        immediate =
+            options.authorizer is OpenAccess && registry.holdsManifests && options.events == nil
+            ? ImmediateAnswers() : nil
     }
 
     /// Headers on every response, as registry:2 sends them.
@@ -139,16 +149,23 @@ public struct RegistryAPI: HTTPResponder {
         case (.tags, .GET):
             return try await tags(repository, query, context)
         case (.manifest(_, let reference), .GET), (.manifest(_, let reference), .HEAD):
-            return try await getManifest(repository, try reference.forReading())
+            return try await getManifest(repository, try reference.forReading(), context)
         case (.manifest(_, let reference), .PUT):
             return try await putManifest(repository, try reference.forWriting(), context)
         case (.manifest(_, let reference), .DELETE):
-            try await repository.deleteManifest(try reference.forReading())
+            let reference = try reference.forReading()
+            let tags = try await repository.deleteManifest(reference)
+            switch reference {
+            case .digest(let digest): notify("delete", name, context, digest: digest)
+            case .tag: break
+            }
+            for tag in tags { notify("delete", name, context, tag: tag.value) }
             return HTTPResponse(status: .accepted)
         case (.blob(_, let digest), .GET), (.blob(_, let digest), .HEAD):
             return try await getBlob(repository, digest, context)
         case (.blob(_, let digest), .DELETE):
             try await repository.deleteBlob(digest)
+            notify("delete", name, context, digest: digest)
             return HTTPResponse(status: .accepted, headers: ["Docker-Content-Digest": digest.description])
         case (.uploads, .POST):
             return try await startUpload(repository, query, context)

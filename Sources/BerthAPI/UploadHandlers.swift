@@ -18,7 +18,9 @@ extension RegistryAPI {
         // repository it may not read.
         if let mount = query["mount"], let from = query["from"] {
             let digest = try Digest(parsing: mount)
-            if let blob = try await repository.mountBlob(digest, from: try RepositoryName(from)) {
+            let source = try RepositoryName(from)
+            if let blob = try await repository.mountBlob(digest, from: source) {
+                notifyBlob("mount", repository, blob, context, from: source)
                 return blobCreated(repository, blob.digest, request)
             }
             // Nothing to mount: the spec says to fall back to an upload session.
@@ -28,6 +30,7 @@ extension RegistryAPI {
         let id = try await repository.startUpload()
         if let digest {
             let blob = try await repository.finishUpload(id, digest: digest, body: request.body)
+            notifyBlob("push", repository, blob, context)
             return blobCreated(repository, blob.digest, request)
         }
         return uploadAccepted(repository, id, size: 0, request, status: .accepted)
@@ -79,7 +82,19 @@ extension RegistryAPI {
             }
         }
         let blob = try await repository.finishUpload(id, digest: digest, body: request.body)
+        notifyBlob("push", repository, blob, context)
         return blobCreated(repository, blob.digest, request)
+    }
+
+    /// A blob event as registry:2 sends it: its media type is always `application/octet-stream`.
+    func notifyBlob(
+        _ action: String, _ repository: Repository, _ blob: BlobInfo, _ context: RequestContext,
+        from: RepositoryName? = nil
+    ) {
+        notify(
+            action, repository.name, context, digest: blob.digest, size: blob.size,
+            mediaType: "application/octet-stream",
+            url: options.urls.blob(repository.name, blob.digest, for: context.request), from: from)
     }
 
     /// The chunk's start from `Content-Range`, after checking it against `Content-Length`.

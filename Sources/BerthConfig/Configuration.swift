@@ -132,6 +132,7 @@ public struct Configuration: Sendable {
     public var catalogMaxEntries = 1000
     public var validation = Validation()
     public var mirror = Mirror()
+    public var notifications = Notifications()
 
     public init(rootDirectory: String) {
         storage = Storage(driver: .filesystem(rootDirectory: rootDirectory))

@@ -105,6 +105,7 @@ public enum ConfigurationLoader {
         try decodeValidation(reader, &config)
         try decodeMirror(reader, environment, &config)
         try decodeAuth(reader, &config)
+        config.notifications = try decodeNotifications(reader, &warnings)
 
         for key in reader.unread() {
             warnings.append("unknown configuration key \(key) is ignored")
@@ -116,7 +117,6 @@ public enum ConfigurationLoader {
     /// quietly change behaviour (no auth, no mirroring), so Berth refuses to start.
     static func refuseUnsupported(_ reader: ConfigReader) throws {
         let unsupported: [(String, String)] = [
-            ("notifications", "notifications (webhooks) are not supported yet"),
             ("middleware", "storage and registry middleware are not supported yet"),
             (
                 "http.tls.letsencrypt",

@@ -205,20 +205,25 @@ struct ManifestStore: Sendable {
             detail: ["digest": first.description])
     }
 
-    /// Deletes a manifest by digest (with every tag pointing at it), or just a tag.
-    func delete(_ name: RepositoryName, _ reference: Reference) async throws {
+    /// Deletes a manifest by digest (with every tag pointing at it), or just a tag. Returns the
+    /// tags removed.
+    @discardableResult
+    func delete(_ name: RepositoryName, _ reference: Reference) async throws -> [Tag] {
         switch reference {
         case .tag(let tag):
             guard try await tags.digest(name, tag) != nil else {
                 throw RegistryError(.manifestUnknown, detail: ["Tag": tag.value])
             }
             try await tags.delete(name, tag)
+            return [tag]
         case .digest(let digest):
             let stored = try await manifest(name, reference)
+            var removed: [Tag] = []
             for tagName in try await storage.listIfPresent(layout.tags(name)) {
                 guard let tag = try? Tag(tagName) else { continue }
                 if try await tags.digest(name, tag) == digest {
                     try await tags.delete(name, tag)
+                    removed.append(tag)
                 }
             }
             if let subject = try? Manifest(bytes: stored.bytes, contentType: nil).subject?.digest() {
@@ -226,6 +231,7 @@ struct ManifestStore: Sendable {
             }
             held?.forget(name, digest)
             try await storage.unlink(name, digest, as: .manifest)
+            return removed
         }
     }
 }

@@ -51,9 +51,11 @@ public struct Repository: Sendable {
     }
 
     /// Deletes a manifest by digest (with every tag pointing at it), or just a tag.
-    public func deleteManifest(_ reference: Reference) async throws {
+    /// Returns the tags it removed.
+    @discardableResult
+    public func deleteManifest(_ reference: Reference) async throws -> [Tag] {
         try requireDeleteEnabled()
-        try await stores.manifests.delete(name, reference)
+        return try await stores.manifests.delete(name, reference)
     }
 
     /// Unlinks a blob from the repository, as registry:2 does; the data stays for garbage collection.

@@ -7,10 +7,12 @@ import BerthConfig
 import BerthHTTP
 import BerthRegistry
 import BerthStorage
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// `berth serve [CONFIG]`: the registry, as `registry serve CONFIG` runs it.
@@ -34,12 +36,18 @@ struct Serve: AsyncParsableCommand {
         let storage = try StorageSetup.start(configuration.storage, logger: logger)
         // `http.debug.prometheus`: made before the parts it measures, which are given its factory.
         let metrics = configuration.http.prometheusPath != nil ? PrometheusMetrics() : nil
+        let notifier =
+            configuration.notifications.endpoints.isEmpty
+            ? nil
+            : Notifier(
+                configuration.notifications, factory: metrics?.factory ?? NOOPMetricsHandler.instance, logger: logger)
         let server: HTTPServer
         let registry: Registry
         let mirror: Mirror?
         do {
             (server, registry, mirror) = try await makeServer(
-                configuration, storage: storage, metrics: metrics, logger: logger, source: loaded.source)
+                configuration, storage: storage, metrics: metrics, events: notifier, logger: logger,
+                source: loaded.source)
         } catch let error as ConfigError {
             try? await storage.client?.shutdown()
             throw LoadedConfiguration.refuse(error)
@@ -71,6 +79,9 @@ struct Serve: AsyncParsableCommand {
                     service: debugServer(
                         debug, registry: registry, mirror: mirror, draining: draining, metrics: metrics,
                         path: configuration.http.prometheusPath, logger: logger)))
+        }
+        if let notifier {
+            services.append(.init(service: notifier))  // stops after the server: the last events are queued
         }
         services.append(.init(service: server))
         if case .inMemory = configuration.storage.blobDescriptorCache {
@@ -129,8 +140,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func makeServer(
-        _ configuration: Configuration, storage: StorageSetup, metrics: PrometheusMetrics?, logger: Logger,
-        source: String
+        _ configuration: Configuration, storage: StorageSetup, metrics: PrometheusMetrics?, events: Notifier?,
+        logger: Logger, source: String
     ) async throws
         -> (HTTPServer, Registry, Mirror?)
     {
@@ -172,6 +183,17 @@ struct Serve: AsyncParsableCommand {
             relative: configuration.http.relativeURLs)
         apiOptions.catalogMaxEntries = configuration.catalogMaxEntries
         if let metrics { apiOptions.metrics = APIMetrics(factory: metrics.factory) }
+        // As registry:2 names itself in events: the host's name and the API's port (the bound
+        // one, for port 0).
+        let boundPort = Mutex(configuration.http.port)
+        if let events {
+            apiOptions.events = events
+            let instance = UUID().uuidString.lowercased()
+            let host = ProcessInfo.processInfo.hostName
+            apiOptions.eventSource = {
+                RegistryEvent.Source(addr: "\(host):\(boundPort.withLock { $0 })", instanceID: instance)
+            }
+        }
         if let mirror { apiOptions.debugPages["/debug/mirror"] = { mirror.countersJSON() } }
         if let htpasswd = configuration.auth.htpasswd {
             do {
@@ -219,6 +241,7 @@ struct Serve: AsyncParsableCommand {
             configuration.auth.htpasswd != nil
             ? "htpasswd" : configuration.auth.token.map { $0.server == nil ? "token" : "token+server" } ?? "none"
         let server = HTTPServer(configuration: http, responder: api, logger: logger) { address in
+            boundPort.withLock { $0 = address.port ?? $0 }
             logger.info(
                 "berth \(Berth.version) listening on \(scheme)://\(address.ipAddress ?? configuration.http.host):\(address.port ?? 0)",
                 metadata: storage.metadata.merging(

@@ -210,6 +210,50 @@ import Testing
         #expect(error(base + "  maintenance:\n    garbagecollect:\n      graceperiod: soon\n") != nil)
     }
 
+    @Test func notificationEndpointsAsRegistry2HasThem() throws {
+        let loaded = try load(
+            """
+            storage:
+              filesystem:
+                rootdirectory: /a
+            notifications:
+              events:
+                includereferences: true
+              endpoints:
+                - name: scanner
+                  url: https://scanner.example.com/events
+                  headers:
+                    Authorization: [Bearer token]
+                  timeout: 500ms
+                  threshold: 5
+                  backoff: 1s
+                  ignoredmediatypes: [application/octet-stream]
+                  ignore:
+                    mediatypes: [application/vnd.oci.image.config.v1+json]
+                    actions: [pull]
+                  queuesize: 100
+                - name: old
+                  url: http://old.example.com/
+                  disabled: true
+            """)
+        #expect(loaded.warnings.isEmpty)
+        let endpoints = loaded.configuration.notifications.endpoints
+        #expect(endpoints.count == 1)
+        let scanner = try #require(endpoints.first)
+        #expect(scanner.name == "scanner" && scanner.url == "https://scanner.example.com/events")
+        #expect(scanner.headers.map { "\($0.0): \($0.1)" } == ["Authorization: Bearer token"])
+        #expect(scanner.timeout == .milliseconds(500) && scanner.threshold == 5 && scanner.backoff == .seconds(1))
+        #expect(
+            scanner.ignoredMediaTypes == ["application/octet-stream", "application/vnd.oci.image.config.v1+json"])
+        #expect(scanner.ignoredActions == ["pull"] && scanner.queueSize == 100)
+        let root = "storage:\n  filesystem:\n    rootdirectory: /a\nnotifications:\n  endpoints:\n"
+        #expect(error(root + "    - name: x\n      url: ftp://x\n")?.key == "notifications.endpoints[0].url")
+        #expect(error(root + "    - url: http://x\n")?.key == "notifications.endpoints[0].name")
+        #expect(
+            error(root + "    - name: x\n      url: http://x\n      ignore:\n        actions: [fetch]\n")?.key
+                == "notifications.endpoints[0].ignore.actions")
+    }
+
     @Test func unknownKeysAreWarnings() throws {
         let loaded = try load("storage:\n  filesystem:\n    rootdirectory: /a\n    colour: red\nfoo: 1\n")
         #expect(
@@ -297,8 +341,7 @@ import Testing
     @Test func laterSectionsAreRefusedNotIgnored() {
         let root = "storage:\n  filesystem:\n    rootdirectory: /a\n"
         for section in [
-            "auth:\n  token:\n    realm: x\n", "auth:\n  silly:\n    realm: x\n",
-            "notifications:\n  endpoints: []\n",
+            "auth:\n  token:\n    realm: x\n", "auth:\n  silly:\n    realm: x\n", "middleware:\n  registry: []\n",
         ] {
             #expect(error(root + section) != nil, "\(section)")
         }
