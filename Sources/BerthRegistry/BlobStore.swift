@@ -13,13 +13,14 @@ public struct BlobStore: Sendable {
     var layout: RegistryLayout { storage.layout }
 
     /// The blob if it is linked into the repository (as a layer or config, or as a manifest).
-    func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo {
+    /// A download also finds it while a garbage collection has it set aside (`aside`); an
+    /// existence check (`HEAD`, before a push decides what to upload) does not.
+    func blob(_ name: RepositoryName, _ digest: Digest, download: Bool) async throws -> BlobInfo {
         var linked = try await storage.isLinked(name, digest, as: .layer)
         if !linked { linked = try await storage.isLinked(name, digest, as: .manifest) }
-        guard linked, let info = try await data(digest) else {
-            throw RegistryError(.blobUnknown, detail: ["digest": digest.description])
-        }
-        return info
+        if linked, let info = try await data(digest) { return info }
+        if linked, download, let info = try await aside(digest) { return info }
+        throw RegistryError(.blobUnknown, detail: ["digest": digest.description])
     }
 
     /// The blob's data if the registry has it, whichever repository it came from.
@@ -37,21 +38,43 @@ public struct BlobStore: Sendable {
         }
     }
 
+    /// A blob a garbage collection has set aside and not yet decided about. Between its move
+    /// aside and its second look, the collector cannot know that a manifest linked meanwhile
+    /// needs the blob; such a manifest gets it back once the second look is done. Until then its
+    /// pulls read the blob where the collector put it, so that an image pushed while a
+    /// collection runs stays pullable throughout (`GarbageCollector`).
+    func aside(_ digest: Digest) async throws -> BlobInfo? {
+        let path = layout.garbageTrash(digest)
+        guard let info = try? await storage.driver.stat(path) else { return nil }
+        return BlobInfo(digest: digest, size: info.size, path: path)
+    }
+
     /// Where a download of `length` bytes of the blob from `offset` gets them. `download` is
     /// false for answers that must come from Berth itself (a redirect is only for a client's
-    /// `GET`).
+    /// `GET`). Bytes a collection set aside after `blob` found them are read where they are now.
     func content(_ blob: BlobInfo, from offset: Int64, length: Int64, download: Bool) async throws -> BlobContent {
-        if redirects, download, let url = try await storage.driver.redirectURL(blob.path) {
-            return .redirect(url: url)
+        let driver = storage.driver
+        let (path, aside) = (blob.path, layout.garbageTrash(blob.digest))
+        if redirects, download, try await driver.redirectURL(path) != nil {
+            // Looked up first (one HEAD), so that a missing blob gets the registry's error
+            // rather than the store's, and one set aside is fetched where it is.
+            for candidate in [path, aside] where try await storage.exists(candidate) {
+                if let url = try await driver.redirectURL(candidate) { return .redirect(url: url) }
+            }
+            throw RegistryError(.blobUnknown, detail: ["digest": blob.digest.description])
         }
-        if let file = storage.driver.localFile(blob.path) { return .localFile(path: file) }
-        if let localBlobs {
-            let (driver, path) = (storage.driver, blob.path)
-            return try await localBlobs.content(blob, from: offset, length: length) { offset, length in
-                try await driver.reader(path, offset: offset, length: length)
+        if let file = driver.localFile(path) ?? driver.localFile(aside) { return .localFile(path: file) }
+        let read: @Sendable (Int64, Int64?) async throws -> ByteChunks = { offset, length in
+            do {
+                return try await driver.reader(path, offset: offset, length: length)
+            } catch StorageError.notFound where path != aside {
+                return try await driver.reader(aside, offset: offset, length: length)
             }
         }
-        return .stream(try await storage.driver.reader(blob.path, offset: offset, length: length))
+        if let localBlobs {
+            return try await localBlobs.content(blob, from: offset, length: length, storage: read)
+        }
+        return .stream(try await read(offset, length))
     }
 
     /// Unlinks a blob from the repository, as registry:2 does; the data stays for garbage collection.

@@ -12,7 +12,7 @@ struct LocalNamespace: RepositoryNamespace {
     }
 
     func blob(_ name: RepositoryName, _ digest: Digest, download: Bool) async throws -> BlobInfo {
-        try await stores.blobs.blob(name, digest)
+        try await stores.blobs.blob(name, digest, download: download)
     }
 
     func content(

@@ -57,7 +57,11 @@ struct ManifestStore: Sendable {
         do {
             bytes = try await storage.driver.getContent(layout.blobData(digest))
         } catch StorageError.notFound {
-            throw RegistryError(.manifestUnknown, "manifest \(digest) is linked but its data is missing")
+            // Set aside by a garbage collection that has not yet seen the link (`BlobStore.aside`).
+            guard let aside = try? await storage.driver.getContent(layout.garbageTrash(digest)) else {
+                throw RegistryError(.manifestUnknown, "manifest \(digest) is linked but its data is missing")
+            }
+            bytes = aside
         }
         // The media type is the manifest's own (parsing JSON on every pull would cost more
         // than reading it), kept with its descriptor once known.

@@ -84,7 +84,7 @@ public struct MirrorCache: Sendable {
 
     /// The blob if it is cached for `name`; nil when it is not.
     public func blob(_ name: RepositoryName, _ digest: Digest) async throws -> BlobInfo? {
-        try? await stores.blobs.blob(name, digest)
+        try? await stores.blobs.blob(name, digest, download: false)
     }
 
     /// The blob's bytes if the registry stores them for any repository (another upstream's

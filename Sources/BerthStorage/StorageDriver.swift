@@ -55,8 +55,8 @@ public protocol StorageDriver: Sendable {
     /// A URL a client may fetch the object from directly, when the driver supports redirects.
     func redirectURL(_ path: String) async throws -> String?
 
-    /// The local file holding `path`, when the driver keeps content in local files, so that
-    /// the HTTP layer can send it with `sendfile`.
+    /// The local file holding `path`, when the driver keeps content in local files and the
+    /// object is there, so that the HTTP layer can send it with `sendfile`.
     func localFile(_ path: String) -> String?
 
     /// The content of a small object read at once, without suspending, where that is cheap (a

@@ -184,15 +184,28 @@ import Testing
     }
 
     /// A push that completes after the mark, before blobs are set aside, keeps them: the second
-    /// look finds its manifest and puts them back.
-    @Test func aPushAfterTheMarkKeepsItsBlobs() async throws {
+    /// look finds its manifest and puts them back. Until then it pulls from where they are aside.
+    @Test func aPushAfterTheMarkKeepsItsBlobsAndPullsThroughout() async throws {
         let config = try await push("{}")
         let layer = try await push("layer")
         let manifest = image([layer], config: config)
         let app = self.app
         let summary = try await collector().run(options, now: later) { phase in
-            guard phase == .marked else { return }
-            _ = try await app.putManifest(.tag(try Tag("v1")), bytes: manifest, contentType: nil)
+            switch phase {
+            case .marked:
+                _ = try await app.putManifest(.tag(try Tag("v1")), bytes: manifest, contentType: nil)
+            case .setAside:
+                #expect(!stored(layer) && !stored(Digest.of(manifest)))
+                #expect(try await app.manifest(.tag(try Tag("v1"))).bytes == manifest)
+                let blob = try await app.blob(layer)
+                guard case .localFile(let file) = try await app.content(blob) else {
+                    Issue.record("a filesystem blob is sent from its file")
+                    return
+                }
+                #expect(FileManager.default.contents(atPath: file) == Data("layer".utf8))
+            case .decided:
+                break
+            }
         }
         #expect(summary.eligibleBlobs == 3 && summary.restoredBlobs == 3 && summary.deletedBlobs == 0)
         #expect(stored(layer) && stored(config))

@@ -25,6 +25,8 @@ import Testing
     }
 
     @Test func localFileAndNoRedirect() async throws {
+        #expect(driver.localFile("/a") == nil)  // nothing there yet
+        try await driver.putContent("/a", Array("x".utf8))
         #expect(driver.localFile("/a") == root + "/a")
         #expect(try await driver.redirectURL("/a") == nil)
     }

@@ -19,8 +19,9 @@ public import OCI
 /// manifest and only then checks, in storage itself, that its blobs are there
 /// (`ManifestStore.put`). So either the push's check comes after the blob was moved aside and
 /// the push fails (the client pushes the blob again), or its link came before the second look
-/// and the blob is put back. A run that stops half-way leaves its blobs aside, not deleted; the
-/// next run puts them back before it starts.
+/// and the blob is put back. Until the second look is done, pulls read a blob set aside from the
+/// trash (`BlobStore.aside`), so such an image pulls throughout. A run that stops half-way
+/// leaves its blobs aside, not deleted; the next run puts them back before it starts.
 public struct GarbageCollector: Sendable {
     public struct Options: Sendable {
         /// Reports what would be deleted; changes nothing.
