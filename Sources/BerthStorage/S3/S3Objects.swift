@@ -193,13 +193,8 @@ extension S3Client {
         } catch let failure as S3Failure where failure.code == "NoSuchUpload" {}
     }
 
-    /// HTTP dates as S3 sends them (`Last-Modified`), as seconds since 1970.
+    /// `Last-Modified` as seconds since 1970; 0 (long ago) when missing or unreadable.
     static func date(_ text: String?) -> Double {
-        guard let text else { return 0 }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: text)?.timeIntervalSince1970 ?? 0
+        text.flatMap { HTTPDate.seconds($0[...]) } ?? 0
     }
 }
