@@ -74,11 +74,10 @@ extension RegistryAPI {
         let target = RegistryEvent.Target(
             mediaType: mediaType, size: size, digest: digest?.description, length: size, repository: repository.value,
             fromRepository: from?.value, url: url, tag: tag)
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         events.post(
             RegistryEvent(
-                id: UUID().uuidString.lowercased(), timestamp: formatter.string(from: Date()), action: action,
+                id: UUID().uuidString.lowercased(),
+                timestamp: Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), action: action,
                 target: target,
                 request: RegistryEvent.Request(
                     id: request.id, addr: request.remoteAddress, host: request.headers.first(name: "host") ?? "",
