@@ -128,7 +128,7 @@ public struct TokenServer: HTTPResponder {
         let token = try await signer.sign(claims)
         var body: [String: Any] = [
             "token": token, "access_token": token, "expires_in": expiration,
-            "issued_at": ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now))),
+            "issued_at": Date(timeIntervalSince1970: TimeInterval(now)).formatted(.iso8601),
         ]
         if refresh {
             body["refresh_token"] = try await signer.sign(

@@ -24,8 +24,8 @@ extension UploadStore {
     /// When an upload began: its `startedat` file, else the time its directory last changed.
     private func uploadStart(_ name: RepositoryName, _ id: UploadID) async throws -> Date? {
         if let bytes = try? await storage.driver.getContent(layout.uploadStartedAt(name, id)),
-            let date = ISO8601DateFormatter().date(
-                from: String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            let date = try? Date.ISO8601FormatStyle().parse(
+                String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         {
             return date
         }

