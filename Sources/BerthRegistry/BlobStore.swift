@@ -55,11 +55,12 @@ public struct BlobStore: Sendable {
     func content(_ blob: BlobInfo, from offset: Int64, length: Int64, download: Bool) async throws -> BlobContent {
         let driver = storage.driver
         let (path, aside) = (blob.path, layout.garbageTrash(blob.digest))
-        if redirects, download, try await driver.redirectURL(path) != nil {
+        if redirects, download, let url = try await driver.redirectURL(path) {
             // Looked up first (one HEAD), so that a missing blob gets the registry's error
             // rather than the store's, and one set aside is fetched where it is.
-            for candidate in [path, aside] where try await storage.exists(candidate) {
-                if let url = try await driver.redirectURL(candidate) { return .redirect(url: url) }
+            if try await storage.exists(path) { return .redirect(url: url) }
+            if try await storage.exists(aside), let url = try await driver.redirectURL(aside) {
+                return .redirect(url: url)
             }
             throw RegistryError(.blobUnknown, detail: ["digest": blob.digest.description])
         }
